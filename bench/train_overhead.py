@@ -63,6 +63,17 @@ def learner(train, val, epochs, root, timing=False):
     return [r['time_train_s'] / steps for r in learn.history], t_fit / (steps * epochs), [c.name for c in learn.callbacks]
 
 
+def timing_micro(n=100_000):
+    "Cost of the Timing callback's two per-batch handlers in isolation (deterministic, unlike the noisy end-to-end delta)."
+    learn = Learner(nn.Linear(2, 1), DataLoader(data(8, 0), batch_size=4), None, nn.functional.mse_loss, run_dir=False, device='cpu')
+    t = Timing(print_fn=lambda s: None); t.before_fit(learn); t.before_epoch(learn)
+    learn.training, learn.epoch, learn.iter = True, 0, 1
+    learn.t_fetch = learn.t_got = learn.t_h2d0 = learn.t_h2d1 = learn.t_compute = time.perf_counter()
+    t0 = time.perf_counter()
+    for _ in range(n): t.before_batch(learn); t.after_batch(learn)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--epochs', type=int, default=4)
@@ -97,6 +108,7 @@ def main():
           f"min {best['learner'] / best['hand']:.3f}x ({(best['learner'] - best['hand']) * 1e6:.1f} us/step); target <= 1.10x")
     print(f"Timing callback's own cost: median {med['+timing'] / med['learner']:.3f}x, min {best['+timing'] / best['learner']:.3f}x "
           f"({(best['+timing'] - best['learner']) * 1e6:.1f} us/step) of the default Learner")
+    print(f"Timing handlers alone (before_batch + after_batch, no model): {timing_micro():.2f} us/batch")
     print("whole fit = fit wall time / steps, including validation (both) and the Learner callbacks' epoch-end work: "
           "atomic last.pt/best checkpoints with fsync, metrics.csv, and the summary plot (first epoch, then at most every 30 s, and at the end)")
 
