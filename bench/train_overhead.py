@@ -7,6 +7,7 @@ Same tiny MLP, same data (DataLoader, batch 64, shuffled), same AdamW, CPU, 1 th
   hand      a hand-written loop: to(device), forward, loss, backward, step, zero_grad, epoch loss sum; validation
   learner   Learner with its default callbacks (ProgressBar, CSVLogger, Checkpoint, SummaryPlot, run dir)
   +timing   the same plus Timing(print_fn=discard) (lines rate-limited as by default)
+  -plot     the default callbacks without SummaryPlot (shows what the summary plot costs a short fit)
 The per-step time is the training part of each epoch divided by its steps (validation and the epoch-end
 work of the callbacks excluded: they are reported separately as whole-fit time per step). Variants are
 interleaved and repeated; medians are reported, with ratios to the hand loop measured in the same run.
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from medlab.train import Learner, Timing
+from medlab.train import Checkpoint, CSVLogger, Learner, ProgressBar, Timing
 
 
 def data(n, seed):
@@ -51,11 +52,12 @@ def hand(train, val, epochs):
     return per_step, (time.perf_counter() - t_fit) / (steps * epochs)
 
 
-def learner(train, val, epochs, root, timing=False):
+def learner(train, val, epochs, root, timing=False, plot=True):
     cbs = [Timing(print_fn=lambda s: None)] if timing else []
+    if not plot: cbs += [CSVLogger(), Checkpoint(), ProgressBar()]   # the defaults without SummaryPlot
     dl = DataLoader(train, batch_size=64, shuffle=True)
     learn = Learner(model(), dl, DataLoader(val, batch_size=256), nn.functional.mse_loss, lr=1e-3, callbacks=cbs,
-                    runs_root=root, device='cpu')
+                    runs_root=root, device='cpu', default_callbacks=plot)
     t_fit = time.perf_counter()
     learn.fit(epochs)
     t_fit = time.perf_counter() - t_fit
@@ -82,7 +84,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     train, val = data(a.n, 0), data(1024, 1)
-    res = {k: ([], []) for k in ('hand', 'learner', '+timing')}
+    res = {k: ([], []) for k in ('hand', 'learner', '+timing', '-plot')}
     names = None
     with tempfile.TemporaryDirectory() as root:
         learner(train, val, 1, root)  # warm-up (imports, first plot)
@@ -91,7 +93,7 @@ def main():
             for k in res:
                 if k == 'hand': ps, fit = hand(train, val, a.epochs)
                 else:
-                    ps, fit, nm = learner(train, val, a.epochs, Path(root) / f'{k}{r}', timing=(k == '+timing'))
+                    ps, fit, nm = learner(train, val, a.epochs, Path(root) / f'{k}{r}', timing=(k == '+timing'), plot=(k != '-plot'))
                     if k == 'learner': names = nm
                 res[k][0].extend(ps[1:]); res[k][1].append(fit)   # drop each run's first epoch (warm-up)
     med = {k: statistics.median(v[0]) for k, v in res.items()}
