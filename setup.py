@@ -36,8 +36,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['medlab', 'medlab.*']),
     include_package_data=True,
     install_requires=_reqs('requirements'),
-    extras_require={'dev': _reqs('dev_requirements'), 'io': _reqs('io_requirements'),
-                    'all': _reqs('dev_requirements') + _reqs('io_requirements')},
+    # `dev` runs the whole test suite, which reads NIfTI/DICOM/RT Plan files, so it includes the `io` extra
+    extras_require={'dev': _reqs('dev_requirements') + _reqs('io_requirements'), 'io': _reqs('io_requirements')},
     python_requires='>=' + min_python,
     long_description=(Path(__file__).parent / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
