@@ -302,6 +302,17 @@ def skeleton_recall_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or prob
     dims = tuple(range(2, p.ndim))
     return (1 - ((p * s).sum(dims) + smooth) / (s.sum(dims) + smooth)).mean()
 
+def _sample_masks(target, pred, include_background, keys=None):
+    "The target's scored channels as a boolean array `(B, C', *spatial)` and one cache key per sample (given, or a content hash)."
+    t = _as_onehot(target, pred)
+    if not include_background and t.shape[1] > 1: t = t[:, 1:]
+    if keys is not None and len(keys) != t.shape[0]:
+        raise ValueError(f"keys has {len(keys)} entries, expected one per sample (B={t.shape[0]})")
+    tn = t.detach().cpu().numpy() > 0.5
+    ks = [(keys[b] if keys is not None else hashlib.blake2b(np.packbits(tn[b]).tobytes(), digest_size=16).hexdigest(), tn.shape[1:])
+          for b in range(tn.shape[0])]
+    return tn, ks
+
 class SkeletonRecallLoss(nn.Module):
     "Skeleton recall with the target's tubed skeletons computed once per sample and kept in an LRU cache."
     def __init__(self, tube_radius: int = 1, logits: bool = True, include_background: bool = False,
@@ -314,15 +325,9 @@ class SkeletonRecallLoss(nn.Module):
 
     def skeletons(self, target, pred, keys=None) -> torch.Tensor:
         "Tubed skeletons `(B, C', *spatial)` of the target's scored channels (cached per sample)."
-        t = _as_onehot(target, pred)
-        if not self.kw['include_background'] and t.shape[1] > 1: t = t[:, 1:]
-        if keys is not None and len(keys) != t.shape[0]:
-            raise ValueError(f"keys has {len(keys)} entries, expected one per sample (B={t.shape[0]})")
-        tn = t.detach().cpu().numpy() > 0.5
+        tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys)
         out = []
-        for b in range(tn.shape[0]):
-            k = (keys[b] if keys is not None else hashlib.blake2b(np.packbits(tn[b]).tobytes(), digest_size=16).hexdigest(),
-                 tn.shape[1:])
+        for b, k in enumerate(ks):
             with self._lock:
                 sk = self._cache.get(k)
                 if sk is not None: self._cache.move_to_end(k); self.hits += 1
@@ -387,16 +392,10 @@ class BoundaryLoss(nn.Module):
 
     def distances(self, target, pred, keys=None) -> torch.Tensor:
         "Signed distances `(B, C', *spatial)` of the target's scored channels; one transform at a time, cached."
-        t = _as_onehot(target, pred)
-        if not self.kw['include_background'] and t.shape[1] > 1: t = t[:, 1:]
-        if keys is not None and len(keys) != t.shape[0]:
-            raise ValueError(f"keys has {len(keys)} entries, expected one per sample (B={t.shape[0]})")
-        tn = t.detach().cpu().numpy() > 0.5
+        tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys)
         out = []
         with self._lock:
-            for b in range(tn.shape[0]):
-                k = (keys[b] if keys is not None else hashlib.blake2b(np.packbits(tn[b]).tobytes(), digest_size=16).hexdigest(),
-                     tn.shape[1:])
+            for b, k in enumerate(ks):
                 d = self._cache.get(k)
                 if d is None:
                     d = np.stack([signed_distance(c, self.spacing_mm) for c in tn[b]])
