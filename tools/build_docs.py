@@ -46,13 +46,15 @@ def _front_matter(src: str) -> dict:
     except yaml.YAMLError: return {}
 
 
-def _fix_links(text: str, host: str) -> str:
+def _fix_links(text: str, host: str | None) -> str:
+    "Drop Quarto-only link attributes; with a `host`, make links to the docs site relative."
     text = TARGET_ATTR.sub('', text)
     return text.replace(host, '') if host else text
 
 
-def prepare(nb, host: str):
-    "Turn a `_proc` notebook into one plain nbconvert renders as a person should see it; return (nb, output_file, title)."
+def prepare(nb, host: str | None):
+    """Turn a `_proc` notebook into one plain nbconvert renders as a person should see it; return (nb, output_file, title).
+    Links to `host` (the docs site) become relative; `host=None` keeps them absolute (for the README)."""
     import nbformat
     cells, meta = [], {}
     for cell in nb.cells:
@@ -130,7 +132,6 @@ def build_html(proc: Path, out_dir: Path, host: str) -> list[Path]:
             failures.append(f'{p.name}: {type(e).__name__}: {e}'); continue
         depth = out.count('/')
         nav = _nav([(('../' * depth) + f, t) for f, t in pages], ('../' * depth) + out)
-        body = body.replace('<body', '<body', 1)
         body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
         body = re.sub(r'<title>.*?</title>', f'<title>medlab: {html.escape(title)}</title>', body, count=1, flags=re.S)
         visible = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<(script|style)\b.*?</\1>', '', body, flags=re.S)))
@@ -143,16 +144,15 @@ def build_html(proc: Path, out_dir: Path, host: str) -> list[Path]:
     return written
 
 
-def build_readme(proc: Path, host: str, dest: Path = ROOT / 'README.md') -> str:
+def build_readme(proc: Path) -> tuple[str, dict]:
     import nbformat
     from nbconvert import MarkdownExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
-    nb, _, _ = prepare(nbformat.read(proc / 'index.ipynb', as_version=4), host)
+    nb, _, _ = prepare(nbformat.read(proc / 'index.ipynb', as_version=4), None)   # links stay absolute on GitHub/PyPI
     exp = MarkdownExporter()
     exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
     body, res = exp.from_notebook_node(nb, resources={'output_files_dir': 'README_files'})
     files = res.get('outputs', {})
-    body = body.replace('](' + host, '](' + _settings()['doc_host'] + _settings()['doc_baseurl'] + '/') if host else body
     return re.sub(r'\n{3,}', '\n\n', body).strip() + '\n', files
 
 
@@ -171,7 +171,7 @@ def main(argv=None):
     written = build_html(Path(proc), ROOT / args.out, host)
     print(f'docs: {len(written)} pages written to {args.out}/ ({", ".join(p.name for p in written)})')
     if args.readme or args.check_readme:
-        text, files = build_readme(Path(proc), host)
+        text, files = build_readme(Path(proc))
         readme = ROOT / 'README.md'
         if args.check_readme:
             same = readme.exists() and readme.read_text(encoding='utf-8') == text
