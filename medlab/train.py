@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler, Sampler, SequentialSampler
 
 import medlab
-from .core import (CheckpointError, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
+from .core import (CheckpointError, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
                          get_device, get_rng_state, safe_load, seed_everything, set_rng_state)
 from .data import to_device  # nested batches, non-blocking when pinned
 from .distributed import (get_rank, get_world_size, is_main_process, reduce_mean, set_sampler_epoch, unwrap_model,
@@ -40,9 +40,9 @@ from .distributed import (get_rank, get_world_size, is_main_process, reduce_mean
 # %% auto #0
 __all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
            'CancelStepException', 'Callback', 'EpochSampler', 'resumable_loader', 'make_scheduler', 'Learner',
-           'resolve_checkpoint', 'load_state_strict', 'load_model', 'AMP', 'GradAccum', 'GradClip', 'check_pos', 'EMA',
-           'Scheduler', 'EarlyStopping', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar',
-           'Timing', 'MemoryLogger', 'mc_dropout', 'mc_predict']
+           'resolve_checkpoint', 'load_state_strict', 'load_model', 'AMP', 'GradAccum', 'GradClip', 'EMA', 'Scheduler',
+           'EarlyStopping', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar', 'Timing',
+           'MemoryLogger', 'mc_dropout', 'mc_predict']
 
 # %% ../nbs/08_train.ipynb #bee89faa
 class CancelFitException(Exception):
@@ -758,7 +758,7 @@ class GradClip(Callback):
     def __init__(self, max_norm: float, # largest allowed gradient norm
                  norm_type: float = 2.0, # p of the p-norm
                 ):
-        self.max_norm, self.norm_type = float(check_pos(max_norm, 'max_norm')), float(norm_type)
+        self.max_norm, self.norm_type = float(check_range(max_norm, 'max_norm', 0, None, lo_inclusive=False)), float(norm_type)
     def before_epoch(self, learn): self._norms = []
     def after_backward(self, learn):
         learn.grad_norm = nn.utils.clip_grad_norm_(learn.model.parameters(), self.max_norm, self.norm_type)
@@ -766,11 +766,6 @@ class GradClip(Callback):
     def after_epoch(self, learn):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
-def check_pos(v, name):
-    try: ok = math.isfinite(float(v)) and float(v) > 0
-    except (TypeError, ValueError): ok = False
-    if not ok: raise ValueError(f"{name}={v!r} must be a positive finite number")
-    return v
 
 # %% ../nbs/08_train.ipynb #648bb705
 class EMA(Callback):
@@ -780,8 +775,7 @@ class EMA(Callback):
                  warmup: int = 0, # steps over which the decay ramps linearly from 0 to `decay`
                  validate: bool = True, # validate with the EMA weights
                 ):
-        check_pos(decay, 'decay')
-        if not decay < 1: raise ValueError(f"decay={decay!r} must lie in (0, 1)")
+        check_range(decay, 'decay', 0, 1, lo_inclusive=False, hi_inclusive=False)
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup={warmup!r} must be a non-negative integer")
         self.decay, self.warmup, self.validate = float(decay), warmup, bool(validate)
         self.shadow, self.n_updates = None, 0
