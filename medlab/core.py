@@ -23,7 +23,7 @@ import torch
 # %% auto #0
 __all__ = ['ENV_PREFIXES', 'get_device', 'get_rng_state', 'set_rng_state', 'seed_everything', 'env_str', 'env_int', 'env_float',
            'env_bool', 'atomic_save', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError',
-           'safe_load', 'check_ndim', 'check_finite', 'check_range', 'as_tuple', 'Timer']
+           'safe_load', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'Timer']
 
 # %% ../nbs/00_core.ipynb #c8203fb1
 def get_device(device: str | torch.device | None = None, # `None` picks the best available; else a name such as `"cpu"`, `"cuda:1"`
@@ -278,6 +278,16 @@ def check_range(value: float, # the number to check
         ub = 'inf)' if hi is None else f'{hi:g}' + (']' if hi_inclusive else ')')
         raise ValueError(f"{name}={value!r} must lie in {lb}, {ub}")
     return value
+
+def check_int(value, # the number to check
+              name: str, # the argument's name, used in the error
+              lo: int | None = None, # smallest accepted value (None: any integer)
+             ) -> int:
+    "Raise `ValueError` unless `value` is an integer (not a bool) `>= lo`; return it as an `int`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}={value!r} must be an integer" + (f" >= {lo}" if lo is not None else ''))
+    if lo is not None and value < lo: raise ValueError(f"{name}={value} must be >= {lo}")
+    return int(value)
 
 def as_tuple(value, # an int/float, or a sequence of length `n`
              n: int, # the required length (e.g. the number of spatial dimensions)

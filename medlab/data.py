@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import ConcatDataset as _TorchConcatDataset
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .core import (CheckpointError, as_tuple, atomic_save, atomic_write_bytes, atomic_write_json, check_finite,
+from .core import (CheckpointError, as_tuple, check_int, atomic_save, atomic_write_bytes, atomic_write_json, check_finite,
                          check_ndim, check_range, env_bool, env_int, get_device, safe_load)
 
 # %% auto #0
@@ -213,10 +213,6 @@ class ConcatDataset(_TorchConcatDataset):
 # %% ../nbs/06_data.ipynb #4306c04b
 _WARNED_DIVISIBILITY: set = set()
 
-def _check_int(v, name, lo=None):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise TypeError(f"{name}={v!r} must be an integer")
-    if lo is not None and v < lo: raise ValueError(f"{name}={v} must be >= {lo}")
-    return int(v)
 
 class ConsecutiveBatchSampler(Sampler):
     "Batches of consecutive indices that never cross a sequence boundary; shuffles whole batches only."
@@ -228,9 +224,9 @@ class ConsecutiveBatchSampler(Sampler):
                  seed: int = 0, # shuffling seed; the order depends on `(seed, epoch)`
                 ):
         if isinstance(lengths, _TorchConcatDataset): lengths = [len(d) for d in lengths.datasets]
-        self.lengths = [_check_int(n, f'lengths[{i}]', 0) for i, n in enumerate(lengths)]
+        self.lengths = [check_int(n, f'lengths[{i}]', 0) for i, n in enumerate(lengths)]
         if not self.lengths: raise ValueError("lengths is empty: pass one length per sequence")
-        self.batch_size = _check_int(batch_size, 'batch_size', 1)
+        self.batch_size = check_int(batch_size, 'batch_size', 1)
         self.shuffle, self.drop_last, self.seed, self.epoch = bool(shuffle), bool(drop_last), int(seed), 0
         bad = [(i, n) for i, n in enumerate(self.lengths) if n % self.batch_size]
         key = (self.batch_size, self.drop_last, tuple(self.lengths))
@@ -266,12 +262,12 @@ def loader_settings(num_workers: int | None = None, # `None`: `MEDLAB_NUM_WORKER
                     persistent_workers: bool | None = None, # `None`: `MEDLAB_PERSISTENT_WORKERS` (default 0); only with workers
                    ) -> dict:
     "The resolved `DataLoader` keyword arguments: explicit values, else the `MEDLAB_*` (alias `EPID_*`) knobs."
-    nw = env_int('NUM_WORKERS', 0, min_value=0) if num_workers is None else _check_int(num_workers, 'num_workers', 0)
+    nw = env_int('NUM_WORKERS', 0, min_value=0) if num_workers is None else check_int(num_workers, 'num_workers', 0)
     pin = env_bool('PIN_MEMORY', True) if pin_memory is None else bool(pin_memory)
     out = {'num_workers': nw, 'pin_memory': pin and torch.cuda.is_available()}
     if nw > 0:
         out['prefetch_factor'] = (env_int('PREFETCH_FACTOR', 2, min_value=1) if prefetch_factor is None
-                                  else _check_int(prefetch_factor, 'prefetch_factor', 1))
+                                  else check_int(prefetch_factor, 'prefetch_factor', 1))
         out['persistent_workers'] = env_bool('PERSISTENT_WORKERS', False) if persistent_workers is None else bool(persistent_workers)
     return out
 
@@ -299,7 +295,7 @@ def make_loader(ds: Dataset, # the dataset, e.g. one `ConcatDataset` per split
     kw.update(collate_fn=collate_fn, worker_init_fn=kwargs.pop('worker_init_fn', _seed_worker))
     if seed is not None: kw['generator'] = torch.Generator().manual_seed(int(seed))
     if batch_sampler is not None: return DataLoader(ds, batch_sampler=batch_sampler, **kw, **kwargs)
-    return DataLoader(ds, batch_size=_check_int(batch_size, 'batch_size', 1), shuffle=shuffle, drop_last=drop_last, **kw, **kwargs)
+    return DataLoader(ds, batch_size=check_int(batch_size, 'batch_size', 1), shuffle=shuffle, drop_last=drop_last, **kw, **kwargs)
 
 # %% ../nbs/06_data.ipynb #3b1b49e9
 def to_device(batch, # a tensor or nested dict/list/tuple of tensors (other leaves are kept as they are)
@@ -467,7 +463,7 @@ class TransitionsDataset(Dataset):
         self.patients = find_patients(self.data_dir) if patients is None else [str(p) for p in patients]
         if not self.patients: raise ValueError("patients is empty: a TransitionsDataset needs at least one patient")
         self.transform = transform
-        self.image_size = tuple(_check_int(int(v) if isinstance(v, float) and v.is_integer() else v, 'image_size', 1)
+        self.image_size = tuple(check_int(int(v) if isinstance(v, float) and v.is_integer() else v, 'image_size', 1)
                                 for v in as_tuple(image_size, 2, 'image_size'))
         self.atol = float(atol)
         paths, poses, self.patient_of, self.record_of = [], [], [], []
@@ -577,8 +573,8 @@ def synthetic_transitions(root: str | Path, # folder to create the patient folde
                           seed: int = 0, # seed of poses, actions and image noise
                          ) -> Path:
     "Write the cardiac seed's layout (per patient `transitions_dataset.json`, `ft1/`, `ft2/` PNGs); return `root`."
-    n_patients = _check_int(n_patients, 'n_patients', 1); n_records = _check_int(n_records, 'n_records', 1)
-    image_size = _check_int(image_size, 'image_size', 8)
+    n_patients = check_int(n_patients, 'n_patients', 1); n_records = check_int(n_records, 'n_records', 1)
+    image_size = check_int(image_size, 'image_size', 8)
     root = Path(root)
     g = np.random.default_rng(seed)
     for p in range(n_patients):
@@ -694,7 +690,7 @@ class GroupBatchSampler(Sampler):
         g = group_ids.numpy() if torch.is_tensor(group_ids) else np.asarray(group_ids)
         if g.ndim != 1 or g.size == 0: raise ValueError(f"group_ids must be a non-empty 1-D array, got shape {g.shape}")
         if g.dtype.kind not in 'iu': raise ValueError(f"group_ids must hold integers, got dtype {g.dtype}")
-        self.groups_per_batch = _check_int(groups_per_batch, 'groups_per_batch', 1)
+        self.groups_per_batch = check_int(groups_per_batch, 'groups_per_batch', 1)
         order = np.argsort(g, kind='stable')
         _, starts = np.unique(g[order], return_index=True)
         self._members = np.split(order, starts[1:])
@@ -724,8 +720,8 @@ def synthetic_scar_groups(path: str | Path, # destination `.npz`
                           seed: int = 0, # seed
                          ) -> Path:
     "Write a scar-reconstruction npz (`coordinates`, `intensities`, `group_ids`, `group_sizes`, `scaler_min`, `scaler_max`)."
-    n_groups = _check_int(n_groups, 'n_groups', 1)
-    lo, hi = (_check_int(v, 'points_per_group', 1) for v in as_tuple(points_per_group, 2, 'points_per_group'))
+    n_groups = check_int(n_groups, 'n_groups', 1)
+    lo, hi = (check_int(v, 'points_per_group', 1) for v in as_tuple(points_per_group, 2, 'points_per_group'))
     if hi < lo: raise ValueError(f"points_per_group={points_per_group!r} must be (min, max) with min <= max")
     path = Path(path)
     if path.suffix != '.npz': raise ValueError(f"path={str(path)!r} must end in .npz")
@@ -755,8 +751,8 @@ class VolumeCache:
                  max_items: int = 50, # most volumes kept
                  max_bytes: int | None = None, # most bytes kept (arrays/tensors, also inside tuples/dicts); `None`: no limit
                 ):
-        self.max_items = _check_int(max_items, 'max_items', 1)
-        self.max_bytes = None if max_bytes is None else _check_int(max_bytes, 'max_bytes', 1)
+        self.max_items = check_int(max_items, 'max_items', 1)
+        self.max_bytes = None if max_bytes is None else check_int(max_bytes, 'max_bytes', 1)
         self._init()
 
     def _init(self):
@@ -847,7 +843,7 @@ def synthetic_ct_volume(shape=64, # `(D, H, W)` or one int for a cube
                         seed: int = 0, # noise seed
                        ) -> np.ndarray:
     "A 3-D Shepp–Logan-like phantom `(D, H, W)`, float32, values in `[0, 1]` before noise."
-    d, h, w = (_check_int(v, 'shape', 2) for v in as_tuple(shape, 3, 'shape'))
+    d, h, w = (check_int(v, 'shape', 2) for v in as_tuple(shape, 3, 'shape'))
     z, y, x = np.meshgrid(np.linspace(-1, 1, d), -np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing='ij')
     vol = np.zeros((d, h, w), np.float32)
     for v, a, b, c, x0, y0, z0, phi in _SHEPP_LOGAN_3D:
@@ -868,8 +864,8 @@ def synthetic_surface_volume(shape=(32, 64, 64), # `(D, H, W)` or one int
                             ) -> tuple[np.ndarray, np.ndarray]:
     "Wavy sheets in noise: `(image float32 (D, H, W), label uint8 (D, H, W))`."
     from scipy.ndimage import gaussian_filter
-    d, h, w = (_check_int(v, 'shape', 4) for v in as_tuple(shape, 3, 'shape'))
-    n_sheets = _check_int(n_sheets, 'n_sheets', 1)
+    d, h, w = (check_int(v, 'shape', 4) for v in as_tuple(shape, 3, 'shape'))
+    n_sheets = check_int(n_sheets, 'n_sheets', 1)
     check_range(thickness, 'thickness', 0, None, lo_inclusive=False)
     gap = d / (n_sheets + 1)
     if thickness >= gap: raise ValueError(f"thickness={thickness} must be below the sheet spacing {gap:.2f} (D={d}, n_sheets={n_sheets})")
@@ -960,8 +956,8 @@ class RandomPatchDataset(LazyCacheMixin, Dataset):
                  foreground_ratio: float = 0.5, # probability that a patch is centred on a foreground voxel (label > 0)
                  seed: int = 0, # randomness comes from `(seed, epoch, index)`
                 ):
-        self.patch_size = tuple(_check_int(v, 'patch_size', 1) for v in as_tuple(patch_size, 3, 'patch_size'))
-        self.samples_per_volume = _check_int(samples_per_volume, 'samples_per_volume', 1)
+        self.patch_size = tuple(check_int(v, 'patch_size', 1) for v in as_tuple(patch_size, 3, 'patch_size'))
+        self.samples_per_volume = check_int(samples_per_volume, 'samples_per_volume', 1)
         self.foreground_ratio = float(check_range(foreground_ratio, 'foreground_ratio', 0, 1))
         self.seed, self.epoch = int(seed), 0
         self.volumes = [self._check(i, v) for i, v in enumerate(volumes)]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.fft import next_fast_len
 
-from .core import check_finite, check_ndim, check_range
+from .core import check_finite, check_int, check_ndim, check_range
 
 # %% auto #0
 __all__ = ['DetectorGrid', 'MLC', 'aperture_mask', 'DetectorKernel', 'analytic_kernel', 'matrix_kernel', 'convolve_detector',
@@ -27,10 +27,6 @@ def _as_f64(x, name: str) -> torch.Tensor:
     try: return torch.as_tensor(np.asarray(x, dtype=np.float64))
     except (TypeError, ValueError): raise ValueError(f"{name} must be a number or an array of numbers, got {type(x).__name__}") from None
 
-def _check_pos_int(v, name, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise ValueError(f"{name}={v!r} must be an integer >= {lo}")
-    if v < lo: raise ValueError(f"{name}={v} must be >= {lo}")
-    return int(v)
 
 class DetectorGrid:
     "A square EPID pixel grid centred on the beam axis; MLC and jaw positions are compared with it in the isocentre plane."
@@ -40,7 +36,7 @@ class DetectorGrid:
                  sdd_mm: float | None = None, # source-detector distance; `None` puts the detector at the isocentre (magnification 1)
                  sad_mm: float = 1000.0, # source-axis (isocentre) distance
                 ):
-        self.n = _check_pos_int(n, 'n', 2)
+        self.n = check_int(n, 'n', 2)
         self.pitch_mm = float(check_range(pitch_mm, 'pitch_mm', 0, None, lo_inclusive=False))
         self.sad_mm = float(check_range(sad_mm, 'sad_mm', 0, None, lo_inclusive=False))
         self.sdd_mm = None if sdd_mm is None else float(check_range(sdd_mm, 'sdd_mm', 0, None, lo_inclusive=False))
@@ -126,7 +122,7 @@ class MLC:
                 width_mm: float = 5.0, # width of every leaf at the isocentre
                ):
         "Uniform leaves centred on the axis: the default 52 × 5 mm spans ±130 mm."
-        n = _check_pos_int(n_leaves, 'n_leaves', 1)
+        n = check_int(n_leaves, 'n_leaves', 1)
         check_range(width_mm, 'width_mm', 0, None, lo_inclusive=False)
         return cls([float(width_mm)] * n, name=f'uniform {n} x {width_mm:g} mm')
 
@@ -436,7 +432,7 @@ def random_vmat_plan(n_control_points: int = 2050, # control points (= frames of
                      min_gap_mm: float = 0.5, # gap of a closed leaf pair (leaves never cross)
                     ) -> VMATPlan:
     "A realistic random arc: a moving, deforming target traced by smooth leaf paths within the speed limit, fixed jaws."
-    n = _check_pos_int(n_control_points, 'n_control_points', 3)
+    n = check_int(n_control_points, 'n_control_points', 3)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed={seed!r} must be a non-negative integer")
     mlc = MLC.uniform() if mlc is None else mlc
     if not isinstance(mlc, MLC): raise ValueError(f"mlc must be an MLC, got {type(mlc).__name__}")
@@ -524,8 +520,8 @@ def synthesize_arc(plan: VMATPlan, # the arc
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     if kernel is not None and not isinstance(kernel, DetectorKernel):
         raise ValueError(f"kernel must be a DetectorKernel (analytic_kernel / matrix_kernel) or None, got {type(kernel).__name__}")
-    substeps = _check_pos_int(substeps, 'substeps', 1)
-    chunk_size = _check_pos_int(chunk_size, 'chunk_size', 1)
+    substeps = check_int(substeps, 'substeps', 1)
+    chunk_size = check_int(chunk_size, 'chunk_size', 1)
     if noise not in (None, 'poisson', 'gaussian'): raise ValueError(f"noise={noise!r} must be None, 'poisson' or 'gaussian'")
     check_range(noise_level, 'noise_level', 0, None, lo_inclusive=noise == 'gaussian')
     _check_leaves(plan.leaf_a_mm, plan.leaf_b_mm, plan.mlc, allow_closed)
@@ -557,8 +553,8 @@ def synthetic_epid_sequence(n_frames: int = 34, # control points = frames (>= 3)
                             noise_level: float = 100.0, # see `synthesize_arc`
                            ) -> dict:
     "A small synthetic EPID arc for demos and tests: `frames (N, n, n)` float32 plus `leaves`, `jaws`, `mu`, `segment_mu`, `angles`."
-    n_frames = _check_pos_int(n_frames, 'n_frames', 3)
-    n = _check_pos_int(n, 'n', 8)
+    n_frames = check_int(n_frames, 'n_frames', 3)
+    n = check_int(n, 'n', 8)
     grid = DetectorGrid(n, 256.0 / n)
     plan = random_vmat_plan(n_frames, seed=seed)
     return synthesize_arc(plan, grid, analytic_kernel(grid), substeps=substeps, noise=noise, noise_level=noise_level, seed=seed)
@@ -688,7 +684,7 @@ def _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_p
     check_range(dose_percent, 'dose_percent', 0, None, lo_inclusive=False)
     check_range(dta_mm, 'dta_mm', 0, None, lo_inclusive=False)
     check_range(cutoff_percent, 'cutoff_percent', 0, 100)
-    _check_pos_int(interp_fraction, 'interp_fraction', 1)
+    check_int(interp_fraction, 'interp_fraction', 1)
     if max_gamma is not None: check_range(max_gamma, 'max_gamma', 0, None, lo_inclusive=False)
     return ref, ev, sp
 

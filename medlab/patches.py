@@ -14,21 +14,16 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import as_tuple, check_ndim, check_range
+from .core import as_tuple, check_int, check_ndim, check_range
 
 # %% auto #0
 __all__ = ['BLEND_MODES', 'patch_starts', 'blend_window', 'extract_patches', 'blend_patches', 'sliding_window_inference',
            'tta_flips']
 
 # %% ../nbs/02_patches.ipynb #95c7e47b
-def _check_pos_int(v, name):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name}={v!r} must be a positive integer")
-    return int(v)
-
 def _starts_1d(size, patch, stride, pad, axis=''):
-    size = _check_pos_int(size, f'size{axis}')
-    patch = _check_pos_int(patch, f'patch{axis}')
+    size = check_int(size, f'size{axis}', 1)
+    patch = check_int(patch, f'patch{axis}', 1)
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride{axis}={stride!r} must be a positive integer (a zero stride never moves)")
     if patch >= size:
@@ -99,7 +94,7 @@ def blend_window(patch_size: int | Sequence[int], # window size: an int (1-D) or
     "The float32, strictly positive, peak-1 blending window of shape `patch_size` (cached: treat as read-only)."
     _check_mode(mode)
     ps = (patch_size,) if isinstance(patch_size, (int, np.integer)) and not isinstance(patch_size, bool) else tuple(patch_size)
-    ps = tuple(_check_pos_int(p, 'patch_size') for p in ps)
+    ps = tuple(check_int(p, 'patch_size', 1) for p in ps)
     key = _window_key(ps, mode, sigma_scale, device)
     hit = _WINDOW_CACHE.get(key)
     if hit is not None and hit[0]._version == hit[1]:
@@ -218,7 +213,7 @@ def extract_patches(volume: torch.Tensor, # `(*lead, D, H, W)` or `(*lead, H, W)
     if not torch.is_tensor(volume): raise ValueError(f"volume must be a tensor, got {type(volume).__name__}")
     nsp = len(patch_size) if isinstance(patch_size, Sequence) else (3 if volume.ndim >= 3 else volume.ndim)
     lead, spatial = _spatial_split(volume.shape, nsp, 'volume')
-    patch = tuple(_check_pos_int(p, 'patch_size') for p in as_tuple(patch_size, nsp, 'patch_size'))
+    patch = tuple(check_int(p, 'patch_size', 1) for p in as_tuple(patch_size, nsp, 'patch_size'))
     grid = patch_starts(spatial, patch, stride, pad)
     starts = list(itertools.product(*grid))
     out = torch.zeros((len(starts), *lead, *patch), dtype=volume.dtype, device=volume.device)
@@ -297,9 +292,9 @@ def sliding_window_inference(inputs: torch.Tensor, # `(B, C, H, W)` or `(B, C, D
     if isinstance(patch_size, Sequence) and len(patch_size) != nsp:
         raise ValueError(f"patch_size={tuple(patch_size)} has {len(patch_size)} entries but inputs of shape "
                          f"{tuple(inputs.shape)} have {nsp} spatial axes")
-    patch = tuple(_check_pos_int(p, 'patch_size') for p in as_tuple(patch_size, nsp, 'patch_size'))
+    patch = tuple(check_int(p, 'patch_size', 1) for p in as_tuple(patch_size, nsp, 'patch_size'))
     ov = tuple(float(check_range(o, 'overlap', 0, 1, hi_inclusive=False)) for o in as_tuple(overlap, nsp, 'overlap'))
-    bs = _check_pos_int(sw_batch_size, 'sw_batch_size')
+    bs = check_int(sw_batch_size, 'sw_batch_size', 1)
     stride = tuple(max(1, int(math.floor(p * (1 - o) + 1e-9))) for p, o in zip(patch, ov))
     grid = patch_starts(tuple(spatial), patch, stride, pad)
     _window_key(patch, mode, sigma_scale, 'cpu')                        # validate sigma_scale before any work
