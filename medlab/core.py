@@ -12,10 +12,12 @@ import os
 import pickle
 import random
 import tempfile
+import threading
 import time
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +25,8 @@ import torch
 # %% auto #0
 __all__ = ['ENV_PREFIXES', 'get_device', 'get_rng_state', 'set_rng_state', 'seed_everything', 'env_str', 'env_int', 'env_float',
            'env_bool', 'atomic_save', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError',
-           'safe_load', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'Timer']
+           'safe_load', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'nbytes_of', 'LRUCache',
+           'Timer']
 
 # %% ../nbs/00_core.ipynb #c8203fb1
 def get_device(device: str | torch.device | None = None, # `None` picks the best available; else a name such as `"cpu"`, `"cuda:1"`
@@ -205,8 +208,11 @@ class CheckpointError(ValueError):
 
 def safe_load(path: str | os.PathLike, # a file written by `atomic_save` / `torch.save`
               map_location: str | torch.device | None = 'cpu', # where tensors land; `'cpu'` is safe everywhere
+              fmt: str | None = None, # if given, the file must be a dict whose `'format'` entry equals this
+              what: str = 'file', # what such a file is, for the error (e.g. `'medlab training checkpoint'`)
+              hint: str = '', # appended to the format error (e.g. how to write such a file)
              ) -> Any:
-    "`torch.load(path, weights_only=True)` with errors that name the path and say what is wrong."
+    "`torch.load(path, weights_only=True)` with errors that name the path and say what is wrong; optionally check its `format`."
     path = Path(path)
     if not path.exists():
         hint = '' if path.parent.exists() else f' (its directory {str(path.parent)!r} does not exist either)'
@@ -226,12 +232,15 @@ def safe_load(path: str | os.PathLike, # a file written by `atomic_save` / `torc
     except zipfile.BadZipFile as e:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted ({size} bytes): {e}") from None
     if bad is not None: raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: member {bad!r} fails its CRC check")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
+    try: obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"checkpoint {str(path)!r} holds objects other than tensors and plain containers, "
                               f"which weights_only=True refuses: {e}") from None
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {str(path)!r} could not be read (truncated or corrupted?): {e}") from None
+    if fmt is not None and not (isinstance(obj, dict) and obj.get('format') == fmt):
+        raise CheckpointError(f"{str(path)!r} is a torch file but not a {what} (no 'format': {fmt!r} entry)" + (f"; {hint}" if hint else ''))
+    return obj
 
 # %% ../nbs/00_core.ipynb #679d4c7a
 def _describe(x):
@@ -281,12 +290,15 @@ def check_range(value: float, # the number to check
 
 def check_int(value, # the number to check
               name: str, # the argument's name, used in the error
-              lo: int | None = None, # smallest accepted value (None: any integer)
+              lo: int | None = None, # smallest accepted value (None: no lower bound)
+              hi: int | None = None, # largest accepted value (None: no upper bound)
              ) -> int:
-    "Raise `ValueError` unless `value` is an integer (not a bool) `>= lo`; return it as an `int`."
+    "Raise `ValueError` unless `value` is an integer (not a bool) with `lo <= value <= hi`; return it as an `int`."
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name}={value!r} must be an integer" + (f" >= {lo}" if lo is not None else ''))
+        bounds = ' and '.join(s for s in (f">= {lo}" if lo is not None else '', f"<= {hi}" if hi is not None else '') if s)
+        raise ValueError(f"{name}={value!r} must be an integer" + (f" {bounds}" if bounds else ''))
     if lo is not None and value < lo: raise ValueError(f"{name}={value} must be >= {lo}")
+    if hi is not None and value > hi: raise ValueError(f"{name}={value} must be <= {hi}")
     return int(value)
 
 def as_tuple(value, # an int/float, or a sequence of length `n`
@@ -299,6 +311,102 @@ def as_tuple(value, # an int/float, or a sequence of length `n`
     except TypeError: raise ValueError(f"{name}={value!r} must be a number or a sequence of {n}") from None
     if len(t) != n: raise ValueError(f"{name}={value!r} has {len(t)} entries, expected {n} (one per spatial axis)")
     return t
+
+# %% ../nbs/00_core.ipynb #11501a5f
+def nbytes_of(v) -> int:
+    "Bytes held by the tensors and arrays in `v` (also inside lists, tuples and dicts); 0 for anything else."
+    if torch.is_tensor(v): return v.numel() * v.element_size()
+    if isinstance(v, np.ndarray): return int(v.nbytes)
+    if isinstance(v, (list, tuple)): return sum(nbytes_of(x) for x in v)
+    if isinstance(v, dict): return sum(nbytes_of(x) for x in v.values())
+    return 0
+
+class LRUCache:
+    "A thread-safe least-recently-used mapping bounded by item count and (optionally) bytes, with hit/miss counts."
+    def __init__(self,
+                 max_items: int | None = 128, # most entries kept (`None`: no count limit)
+                 max_bytes: int | None = None, # most bytes kept, as `nbytes_of` counts them (`None`: no byte limit)
+                ):
+        self.max_items = None if max_items is None else check_int(max_items, 'max_items', 1)
+        self.max_bytes = None if max_bytes is None else check_int(max_bytes, 'max_bytes', 1)
+        self._init()
+
+    def _init(self):
+        self._data, self._sizes, self._lock = OrderedDict(), {}, threading.RLock()
+        self.hits = self.misses = self.evictions = self.nbytes = 0
+
+    def __getstate__(self): return {'max_items': self.max_items, 'max_bytes': self.max_bytes}
+    def __setstate__(self, state): self.__dict__.update(state); self._init()
+    def __len__(self): return len(self._data)
+    def __contains__(self, key): return key in self._data
+    def keys(self) -> list: return list(self._data)
+
+    def __setitem__(self, key, value):
+        size = nbytes_of(value)
+        with self._lock:
+            if key in self._data: self._remove(key)
+            if self.max_bytes is not None and size > self.max_bytes: return   # too big to keep: not stored
+            self._data[key], self._sizes[key] = value, size
+            self.nbytes += size
+            while (self.max_items is not None and len(self._data) > self.max_items) or \
+                  (self.max_bytes is not None and self.nbytes > self.max_bytes):
+                self._remove(next(iter(self._data))); self.evictions += 1
+
+    def _remove(self, key):
+        del self._data[key]
+        self.nbytes -= self._sizes.pop(key)
+
+    def __getitem__(self, key):
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key); self.hits += 1
+                return self._data[key]
+            self.misses += 1
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        "The cached value (counted as a hit or a miss), or `default`."
+        try: return self[key]
+        except KeyError: return default
+
+    def get_or_create(self,
+                      key, # the entry's key (e.g. a volume's path)
+                      factory: Callable, # called as `factory(key)` on a miss; its result is cached and returned
+                     ):
+        "The cached value for `key`, or `factory(key)` (cached) on a miss; the factory runs outside the lock."
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key); self.hits += 1
+                return self._data[key]
+            self.misses += 1
+        value = factory(key)
+        self[key] = value
+        return value
+
+    def pop(self, key, default=None):
+        "Remove `key` and return its value (or `default`)."
+        with self._lock:
+            if key not in self._data: return default
+            v = self._data[key]; self._remove(key)
+            return v
+
+    def clear(self):
+        "Drop every entry (the counters stay)."
+        with self._lock: self._data.clear(); self._sizes.clear(); self.nbytes = 0
+
+    def __delitem__(self, key):
+        with self._lock: self._remove(key)
+
+    @property
+    def stats(self) -> dict:
+        "Hits, misses, hit rate, evictions, items and bytes held."
+        with self._lock:
+            n = self.hits + self.misses
+            return {'hits': self.hits, 'misses': self.misses, 'hit_rate': self.hits / n if n else 0.0,
+                    'evictions': self.evictions, 'items': len(self._data), 'nbytes': self.nbytes}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self)}/{self.max_items} items, {self.nbytes} bytes, hits={self.hits}, misses={self.misses})"
 
 # %% ../nbs/00_core.ipynb #58b7a9de
 class Timer:

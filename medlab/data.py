@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import ConcatDataset as _TorchConcatDataset
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .core import (CheckpointError, as_tuple, check_int, atomic_save, atomic_write_bytes, atomic_write_json, check_finite,
+from .core import (CheckpointError, LRUCache, as_tuple, check_int, atomic_save, atomic_write_bytes, atomic_write_json, check_finite,
                          check_ndim, check_range, env_bool, env_int, get_device, safe_load)
 
 # %% auto #0
@@ -175,10 +175,7 @@ def save_dataset(ds, # a `FramePairs` or `GroupPointsDataset`
 def load_dataset(path: str | Path, # a file written by `save_dataset`
                 ):
     "Load a dataset written by `save_dataset` (with `weights_only=True`: no code runs on load)."
-    obj = safe_load(path)
-    if not isinstance(obj, dict) or obj.get('format') != DATASET_FORMAT:
-        raise CheckpointError(f"{str(path)!r} is a torch file but not a medlab dataset (no 'format': {DATASET_FORMAT!r} entry); "
-                              "write it with save_dataset")
+    obj = safe_load(path, fmt=DATASET_FORMAT, what='medlab dataset', hint='write it with save_dataset')
     cls = _DATASET_CLASSES.get(obj.get('class'))
     if cls is None: raise CheckpointError(f"{str(path)!r} holds a dataset of class {obj.get('class')!r}; known: {sorted(_DATASET_CLASSES)}")
     return cls._from_state(json.loads(obj['meta_json']), obj['tensors'])
@@ -738,92 +735,19 @@ def synthetic_scar_groups(path: str | Path, # destination `.npz`
     return path
 
 # %% ../nbs/06_data.ipynb #ce67d44c
-def _nbytes(v) -> int:
-    if torch.is_tensor(v): return v.numel() * v.element_size()
-    if isinstance(v, np.ndarray): return int(v.nbytes)
-    if isinstance(v, (list, tuple)): return sum(_nbytes(x) for x in v)
-    if isinstance(v, Mapping): return sum(_nbytes(x) for x in v.values())
-    return 0
-
-class VolumeCache:
-    "A thread-safe LRU mapping for loaded volumes, bounded by item count and (optionally) bytes, with hit/miss counts."
+class VolumeCache(LRUCache):
+    "`medlab.core.LRUCache` for loaded volumes (the surface seed's cache, `max_size=50`), with `get_or_load`."
     def __init__(self,
                  max_items: int = 50, # most volumes kept
                  max_bytes: int | None = None, # most bytes kept (arrays/tensors, also inside tuples/dicts); `None`: no limit
-                ):
-        self.max_items = check_int(max_items, 'max_items', 1)
-        self.max_bytes = None if max_bytes is None else check_int(max_bytes, 'max_bytes', 1)
-        self._init()
-
-    def _init(self):
-        self._data, self._sizes = OrderedDict(), {}
-        self._lock = threading.RLock()
-        self.hits = self.misses = self.evictions = self.nbytes = 0
-
-    def __getstate__(self): return {'max_items': self.max_items, 'max_bytes': self.max_bytes}
-    def __setstate__(self, state): self.__dict__.update(state); self._init()
-
-    def __setitem__(self, key: Hashable, value):
-        size = _nbytes(value)
-        with self._lock:
-            if key in self._data: self._remove(key)
-            if self.max_bytes is not None and size > self.max_bytes: return   # too big to keep
-            self._data[key], self._sizes[key] = value, size
-            self.nbytes += size
-            while len(self._data) > self.max_items or (self.max_bytes is not None and self.nbytes > self.max_bytes):
-                self._remove(next(iter(self._data))); self.evictions += 1
-
-    def _remove(self, key):
-        del self._data[key]
-        self.nbytes -= self._sizes.pop(key)
-
-    def __getitem__(self, key: Hashable):
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key); self.hits += 1
-                return self._data[key]
-            self.misses += 1
-        raise KeyError(key)
-
-    def get(self, key: Hashable, default=None):
-        "The cached value (counted as a hit or a miss), or `default`."
-        try: return self[key]
-        except KeyError: return default
+                ): super().__init__(max_items, max_bytes)
 
     def get_or_load(self,
                     key: Hashable, # e.g. the volume's path
                     loader: Callable, # called as `loader(key)` on a miss; its result is cached and returned
                    ):
-        "The cached value for `key`, or `loader(key)` (cached) on a miss."
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key); self.hits += 1
-                return self._data[key]
-            self.misses += 1
-        value = loader(key)          # outside the lock: other threads keep reading while a volume loads
-        self[key] = value
-        return value
-
-    def __contains__(self, key): 
-        with self._lock: return key in self._data
-    def __len__(self): 
-        with self._lock: return len(self._data)
-    def __delitem__(self, key):
-        with self._lock: self._remove(key)
-    def keys(self):
-        with self._lock: return list(self._data)
-    def clear(self):
-        with self._lock: self._data.clear(); self._sizes.clear(); self.nbytes = 0
-
-    @property
-    def stats(self) -> dict:
-        "Hits, misses, hit rate, evictions, items and bytes held."
-        with self._lock:
-            n = self.hits + self.misses
-            return {'hits': self.hits, 'misses': self.misses, 'hit_rate': self.hits / n if n else 0.0,
-                    'evictions': self.evictions, 'items': len(self._data), 'nbytes': self.nbytes}
-
-    def __repr__(self): return f"VolumeCache({len(self)}/{self.max_items} items, {self.nbytes} bytes, hits={self.hits}, misses={self.misses})"
+        "The cached value for `key`, or `loader(key)` (cached) on a miss; loading runs outside the lock."
+        return self.get_or_create(key, loader)
 
 # %% ../nbs/06_data.ipynb #4ff39c74
 _SHEPP_LOGAN_3D = np.array([  # value, semi-axes (a, b, c), centre (x, y, z), rotation about z (deg)
