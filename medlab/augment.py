@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import as_tuple, check_range
+from .metrics import gaussian_blur
 
 # %% auto #0
 __all__ = ['worker_init_fn', 'Transform', 'RandAffine', 'RandElastic', 'RandFlip', 'RandRot90', 'RandSliceJitter', 'RandGamma',
@@ -712,21 +713,8 @@ class RandBlur(_Intensity):
         return torch.stack([_gaussian_blur(x[b], float(s)) for b, s in enumerate(pr['sigma'])])
 
 def _gaussian_blur(x, sigma):
-    "Separable Gaussian blur of (C, D, H, W) with reflect padding."
-    if sigma <= 0: return x.clone()
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=torch.float64)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2)); k = (k / k.sum()).to(device=x.device, dtype=x.dtype)
-    C = x.shape[0]
-    y = x.unsqueeze(0)
-    for ax in range(3):
-        n = y.shape[2 + ax]
-        rr = min(r, n - 1)
-        kk = k[r - rr:r + rr + 1]; kk = kk / kk.sum()
-        shape = [1, 1, 1, 1, 1]; shape[2 + ax] = 2 * rr + 1
-        pad = [0] * 6; pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = rr
-        if rr > 0: y = F.conv3d(F.pad(y, pad, mode='reflect'), kk.view(shape).expand(C, 1, *shape[2:]), groups=C)
-    return y[0]
+    "Separable Gaussian blur of (C, D, H, W): `medlab.metrics.gaussian_blur` (scipy's kernel and 'reflect' edges)."
+    return x.clone() if sigma <= 0 else gaussian_blur(x, sigma, spatial_dims=3)
 
 class RandBrightnessContrast(_Intensity):
     "Contrast about the per-sample, per-channel mean and an additive brightness shift: `(x - mean) * c + mean + b`."

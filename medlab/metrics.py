@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .core import as_tuple, check_finite, check_range
+from .core import as_tuple, check_finite, check_int, check_range
 
 # %% auto #0
-__all__ = ['EmptyMaskWarning', 'mae', 'nmse', 'psnr', 'ssim', 'dice', 'iou', 'surface_distances', 'hd95', 'assd', 'surface_dice',
-           'cldice', 'betti_numbers', 'betti_errors', 'variation_of_information', 'topo_score',
+__all__ = ['EmptyMaskWarning', 'mae', 'nmse', 'psnr', 'gaussian_blur', 'ssim', 'dice', 'iou', 'surface_distances', 'hd95', 'assd',
+           'surface_dice', 'cldice', 'betti_numbers', 'betti_errors', 'variation_of_information', 'topo_score',
            'surface_detection_score', 'codebook_usage', 'MetricTracker']
 
 # %% ../nbs/05_metrics.ipynb #ee02a4de
@@ -119,13 +119,56 @@ def psnr(pred, # prediction, any shape
     mse = float(((p - t) ** 2).mean())
     return math.inf if mse == 0 else 10 * math.log10(r * r / mse)
 
-# %% ../nbs/05_metrics.ipynb #af0fb42c
+# %% ../nbs/05_metrics.ipynb #f456b8b5
 def _gaussian_kernel1d(sigma, truncate):
     r = int(truncate * sigma + 0.5)                 # scipy.ndimage's radius
     x = np.arange(-r, r + 1, dtype=np.float64)
     k = np.exp(-0.5 * x * x / sigma ** 2)
     return k / k.sum(), r
 
+def _reflect_index(n, r, device):
+    "Indices of scipy's 'reflect' extension of an axis of length `n` by `r` on each side (any `r`)."
+    i = torch.arange(-r, n + r, device=device) % (2 * n)
+    return torch.where(i >= n, 2 * n - 1 - i, i)
+
+def _filter_torch(x, k, nsp):
+    "Filter the last `nsp` axes of tensor `x` with the 1-D kernel `k` (list of floats), scipy's 'reflect' boundary, same size."
+    r = (len(k) - 1) // 2
+    for dim in range(x.ndim - nsp, x.ndim):
+        n = x.shape[dim]
+        xp = x.index_select(dim, _reflect_index(n, r, x.device))
+        out = xp.narrow(dim, 0, n) * k[0]      # a weighted sum of shifted views: no conv kernels needed
+        for j in range(1, len(k)): out.add_(xp.narrow(dim, j, n), alpha=k[j])
+        x = out
+    return x
+
+def _filter(x, k, nsp):
+    "The separable filter: scipy's `correlate1d` for CPU tensors (cache-friendly C loops), shifted views elsewhere."
+    if x.device.type != 'cpu' or x.requires_grad: return _filter_torch(x, k, nsp)
+    a = x.numpy()
+    for ax in range(a.ndim - nsp, a.ndim): a = ndimage.correlate1d(a, np.asarray(k, dtype=a.dtype), axis=ax, mode='reflect')
+    return torch.from_numpy(a)
+
+def gaussian_blur(x: torch.Tensor, # any shape; the trailing `spatial_dims` axes are filtered
+                  sigma: float | Sequence[float], # standard deviation in voxels, one for all axes or one per spatial axis (0: that axis untouched)
+                  spatial_dims: int | None = None, # how many trailing axes to filter; `None`: all of them
+                  truncate: float = 4.0, # kernel radius in standard deviations (scipy's default 4.0; SSIM uses 3.5)
+                 ) -> torch.Tensor:
+    "Separable gaussian filter equal to `scipy.ndimage.gaussian_filter(mode='reflect')`, on the tensor's device and dtype."
+    if not torch.is_tensor(x): raise ValueError(f"x must be a tensor, got {type(x).__name__}")
+    if not x.is_floating_point(): raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    nsp = x.ndim if spatial_dims is None else check_int(spatial_dims, 'spatial_dims', 1, x.ndim)
+    sig = as_tuple(sigma, nsp, 'sigma')
+    for s in sig: check_range(s, 'sigma', 0, None)
+    check_range(truncate, 'truncate', 0, None, lo_inclusive=False)
+    for j, s in enumerate(sig):
+        if s == 0: continue
+        k, _ = _gaussian_kernel1d(float(s), truncate)
+        lead = x.ndim - nsp + j                    # filter one axis at a time: move it last, filter, move back
+        x = _filter(x.movedim(lead, -1).contiguous(), k.tolist(), 1).movedim(-1, lead)
+    return x.contiguous()
+
+# %% ../nbs/05_metrics.ipynb #af0fb42c
 def _image_tensor(x, name, dev, dt):
     if not torch.is_tensor(x):
         x = _to_numpy(x, name)
@@ -134,26 +177,6 @@ def _image_tensor(x, name, dev, dt):
     elif x.is_complex(): raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.numel() == 0: raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
     return check_finite(x.detach().to(dev, dt), name)
-
-def _filter_torch(x, k, nsp):
-    "Filter the last `nsp` axes of tensor `x` with the 1-D kernel `k` (list of floats), scipy's 'reflect' boundary, same size."
-    r = (len(k) - 1) // 2
-    for dim in range(x.ndim - nsp, x.ndim):
-        n = x.shape[dim]
-        xp = torch.cat([x.narrow(dim, 0, r).flip(dim), x, x.narrow(dim, n - r, r).flip(dim)], dim)  # needs r < n
-        out = xp.narrow(dim, 0, n) * k[0]      # a weighted sum of shifted views: no conv kernels needed
-        for j in range(1, len(k)): out.add_(xp.narrow(dim, j, n), alpha=k[j])
-        x = out
-    return x
-
-def _filter_scipy(x, k, nsp):
-    "The same filter with `scipy.ndimage.correlate1d` on a CPU tensor (cache-friendly C loops: faster on the CPU)."
-    a = x.numpy()
-    for ax in range(a.ndim - nsp, a.ndim): a = ndimage.correlate1d(a, np.asarray(k), axis=ax, mode='reflect')
-    return torch.from_numpy(a)
-
-def _separable_filter(x, k, nsp):
-    return _filter_scipy(x, k, nsp) if x.device.type == 'cpu' else _filter_torch(x, k, nsp)
 
 def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `spatial_dims` set
          target, # reference, same shape
@@ -184,7 +207,7 @@ def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `
     lead = x.shape[:x.ndim - nsp]
     x, y = x.reshape(-1, *spatial), y.reshape(-1, *spatial)
     with torch.no_grad():
-        m = _separable_filter(torch.cat([x, y, x * x, y * y, x * y]), k_np.tolist(), nsp).chunk(5)
+        m = _filter(torch.cat([x, y, x * x, y * y, x * y]), k_np.tolist(), nsp).chunk(5)
         ux, uy, uxx, uyy, uxy = m
         vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
         C1, C2 = (K1 * r) ** 2, (K2 * r) ** 2

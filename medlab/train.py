@@ -34,8 +34,8 @@ import medlab
 from .core import (CheckpointError, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
                          get_device, get_rng_state, safe_load, seed_everything, set_rng_state)
 from .data import to_device  # nested batches, non-blocking when pinned
-from .distributed import (get_rank, get_world_size, is_main_process, reduce_mean, set_sampler_epoch, unwrap_model,
-                                wrap_ddp)
+from .distributed import (get_local_rank, get_rank, get_world_size, init_distributed, is_main_process, reduce_mean,
+                                set_sampler_epoch, unwrap_model, wrap_ddp)
 
 # %% auto #0
 __all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
@@ -269,6 +269,9 @@ class Learner:
         if train_dl is None: raise ValueError("train_dl is None; pass an iterable of (inputs, targets) batches")
         for k, m in (metrics or {}).items():
             if not callable(m): raise ValueError(f"metrics[{k!r}] must be callable, got {type(m).__name__}")
+        # under torchrun the process group is created here (or an error is raised): a plain one-process script can
+        # never silently train independent replicas; each rank then uses its own GPU (LOCAL_RANK)
+        if init_distributed() and device is None and torch.cuda.is_available(): device = f'cuda:{get_local_rank()}'
         self.device, self.seed, self.lr = get_device(device), int(seed), float(lr)
         self.model = wrap_ddp(model.to(self.device))
         self.opt_name = opt if isinstance(opt, str) else getattr(opt, '__name__', type(opt).__name__)
