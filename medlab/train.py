@@ -402,7 +402,7 @@ class Learner:
     extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
 
-# %% ../nbs/08_train.ipynb #956f8be2
+# %% ../nbs/08_train.ipynb #6796b563
 def _git_commit(cwd=None):
     try:
         r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
@@ -532,7 +532,7 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
-# %% ../nbs/08_train.ipynb #07cb5249
+# %% ../nbs/08_train.ipynb #3763995c
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
 def learner_state(learn: Learner, # the learner to save
@@ -615,13 +615,13 @@ def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoin
     load_learner_state(self, sd, source)
 
 
-# %% ../nbs/08_train.ipynb #c31cc150
+# %% ../nbs/08_train.ipynb #8df6e0af
 @_method
 def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
         resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
        ) -> Learner:
     "Train to `n_epochs` epochs, optionally resuming exactly from a checkpoint; returns the learner."
-    ckpt = self._prepare_fit(n_epochs, resume_from)
+    ckpt = _start_fit(self, n_epochs, resume_from)
     try:
         try:
             with _sigint_guard(self):
@@ -635,18 +635,18 @@ def fit(self, n_epochs: int, # train until this many epochs are done in total (a
                 self.t_start = time.monotonic()
                 for self.epoch in range(self.position[0], self.n_epochs):
                     try:
-                        self._begin_epoch()
+                        self.dl_iter = _epoch_batches(self)
                         self('before_epoch')
                         for self.iter, self.batch in self.dl_iter:
                             self._one_batch()
-                            if not self.grads_pending and self._should_stop(): raise _Interrupted()
-                        self._end_epoch()
+                            if not self.grads_pending and _should_stop(self): raise _Interrupted()
+                        self.log_row = _end_epoch(self); self.history.append(self.log_row)
                         self('after_epoch')
                     except CancelEpochException: self.position = (self.epoch + 1, 0)
-                    if self._should_stop(): raise _Interrupted()
+                    if _should_stop(self): raise _Interrupted()
         except CancelFitException: pass
         self('after_fit')
-    except (_Interrupted, KeyboardInterrupt) as e: self._interrupt(exact=isinstance(e, _Interrupted))
+    except (_Interrupted, KeyboardInterrupt) as e: _stop(self, exact=isinstance(e, _Interrupted))
     finally: self('cleanup_fit')
     return self
 
@@ -658,7 +658,7 @@ def _one_batch(self):
         self('before_forward')
         with self.autocast():
             self.pred = self.forward(*self.xs)
-            self.loss, self.terms = self._loss(self.pred, *self.ys)
+            self.loss, self.terms = _loss_terms(self.loss_fn(self.pred, *self.ys))
         self.loss_bw = self.loss
         self('after_loss')
         if self.training:
@@ -679,9 +679,8 @@ def _one_batch(self):
     if self.training: self.position = (self.epoch, self.iter + 1)
     self('after_batch')
 
-@_method
-def _loss(self, pred, *args):
-    out = self.loss_fn(pred, *args)
+def _loss_terms(out):
+    "`(total, {name: term})` of what a loss returned: a scalar tensor, or a dict of terms (its `'loss'` entry, else their sum, is the total)."
     if isinstance(out, Mapping):
         if not out: raise ValueError("loss_fn returned an empty dict")
         terms = dict(out)
@@ -730,12 +729,12 @@ def _any_rank(flag: bool) -> bool:
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
 
-@_method
-def _should_stop(self) -> bool:
-    if self.max_runtime_s is not None and not self.stop_requested and time.monotonic() - self.t_start >= self.max_runtime_s:
-        self.stop_requested = f"max_runtime_s={self.max_runtime_s:g} reached"
-    if _any_rank(bool(self.stop_requested)) and not self.stop_requested: self.stop_requested = 'stopped by another process'
-    return bool(self.stop_requested)
+def _should_stop(learn) -> bool:
+    "Whether to stop at this batch boundary: Ctrl-C, `max_runtime_s`, or either on another process."
+    if learn.max_runtime_s is not None and not learn.stop_requested and time.monotonic() - learn.t_start >= learn.max_runtime_s:
+        learn.stop_requested = f"max_runtime_s={learn.max_runtime_s:g} reached"
+    if _any_rank(bool(learn.stop_requested)) and not learn.stop_requested: learn.stop_requested = 'stopped by another process'
+    return bool(learn.stop_requested)
 
 def _cycle(dl):
     "Batches of `dl`, starting it again whenever it runs dry."
@@ -744,48 +743,49 @@ def _cycle(dl):
         for b in dl: n += 1; yield b
         if n == 0: return
 
-@_method
-def _begin_epoch(self):
-    self.model.train(); self.training = True
-    skip = self.position[1] if self.position[0] == self.epoch else 0
-    if skip == 0: self.tracker.reset()
-    if hasattr(getattr(self.train_dl, 'dataset', None), 'set_epoch'): self.train_dl.dataset.set_epoch(self.epoch)
-    self.n_batches = self.batches_per_epoch
-    if self.sampler is not None:
-        self.sampler.set_epoch(self.epoch)
-        self.sampler.set_start(min(skip * self.train_dl.batch_size, math.inf if self.sampler.endless else self.sampler.per_rank))
-        if self.train_dl.generator is not None: self.train_dl.generator.manual_seed(_mix_seed(self.seed, self.epoch, 1))
-        it = iter(self.train_dl)
+def _epoch_batches(learn):
+    "Start a training epoch: `enumerate`d batches from the resume position (`steps_per_epoch` of them, if set)."
+    learn.model.train(); learn.training = True
+    skip = learn.position[1] if learn.position[0] == learn.epoch else 0
+    if skip == 0: learn.tracker.reset()
+    if hasattr(getattr(learn.train_dl, 'dataset', None), 'set_epoch'): learn.train_dl.dataset.set_epoch(learn.epoch)
+    learn.n_batches = learn.batches_per_epoch
+    if learn.sampler is not None:
+        learn.sampler.set_epoch(learn.epoch)
+        learn.sampler.set_start(min(skip * learn.train_dl.batch_size, math.inf if learn.sampler.endless else learn.sampler.per_rank))
+        if learn.train_dl.generator is not None: learn.train_dl.generator.manual_seed(_mix_seed(learn.seed, learn.epoch, 1))
+        it = iter(learn.train_dl)
     else:  # a loader we could not rebuild: skip the done batches by iterating past them
-        set_sampler_epoch(self.train_dl, self.epoch)
-        it = _cycle(self.train_dl) if self.steps_per_epoch else iter(self.train_dl)
+        set_sampler_epoch(learn.train_dl, learn.epoch)
+        it = _cycle(learn.train_dl) if learn.steps_per_epoch else iter(learn.train_dl)
         for _ in range(skip): next(it, None)
-    if self.steps_per_epoch: it = itertools.islice(it, self.steps_per_epoch - skip)
-    self.dl_iter, self.t_epoch = enumerate(it, start=skip), time.perf_counter()
+    if learn.steps_per_epoch: it = itertools.islice(it, learn.steps_per_epoch - skip)
+    learn.t_epoch = time.perf_counter()
+    return enumerate(it, start=skip)
 
-@_method
-def _end_epoch(self):
-    t_train = time.perf_counter() - self.t_epoch
-    if not len(self.tracker) and self.n_batches: raise RuntimeError("training data yielded no batches this epoch")
-    row = {'epoch': self.epoch, 'step': self.step}
-    for i, g in enumerate(self.opt.param_groups): row['lr' if i == 0 else f'lr_{i}'] = g['lr']
-    row.update(_global_means(self.tracker, 'train_'))
-    self.position = (self.epoch + 1, 0)
-    if self.val_dl is not None:
-        t0 = time.perf_counter(); row.update(self.validate()); row['time_val_s'] = time.perf_counter() - t0
-    row['time_train_s'], row['time_epoch_s'] = t_train, time.perf_counter() - self.t_epoch
-    self.log_row = row; self.history.append(row)
+def _end_epoch(learn) -> dict:
+    "Close a training epoch: its row of metrics (train means, learning rates, validation, times)."
+    t_train = time.perf_counter() - learn.t_epoch
+    if not len(learn.tracker) and learn.n_batches: raise RuntimeError("training data yielded no batches this epoch")
+    row = {'epoch': learn.epoch, 'step': learn.step}
+    for i, g in enumerate(learn.opt.param_groups): row['lr' if i == 0 else f'lr_{i}'] = g['lr']
+    row.update(_global_means(learn.tracker, 'train_'))
+    learn.position = (learn.epoch + 1, 0)
+    if learn.val_dl is not None:
+        t0 = time.perf_counter(); row.update(learn.validate()); row['time_val_s'] = time.perf_counter() - t0
+    row['time_train_s'], row['time_epoch_s'] = t_train, time.perf_counter() - learn.t_epoch
+    return row
 
-@_method
-def _prepare_fit(self, n_epochs, resume_from):
-    self.n_epochs, self.interrupted, self.stop_reason, self.stop_requested = check_int(n_epochs, 'n_epochs', 1), False, None, None
-    ckpt, self.resumed_from = None, None
+def _start_fit(learn, n_epochs, resume_from):
+    "Check `n_epochs`, read the checkpoint to resume from, choose the run directory, seed a first fit; return the checkpoint."
+    learn.n_epochs, learn.interrupted, learn.stop_reason, learn.stop_requested = check_int(n_epochs, 'n_epochs', 1), False, None, None
+    ckpt, learn.resumed_from = None, None
     if resume_from is not None:
-        self.resumed_from = resolve_checkpoint(resume_from)
-        ckpt = safe_load(self.resumed_from, fmt=CKPT_FORMAT, what='medlab training checkpoint', hint='use load_model() for plain weights')
-    prepare_run_dir(self, self.resumed_from)
-    if ckpt is None and not self.fitted: seed_everything(self.seed)
-    self.fitted = True
+        learn.resumed_from = resolve_checkpoint(resume_from)
+        ckpt = safe_load(learn.resumed_from, fmt=CKPT_FORMAT, what='medlab training checkpoint', hint='use load_model() for plain weights')
+    prepare_run_dir(learn, learn.resumed_from)
+    if ckpt is None and not learn.fitted: seed_everything(learn.seed)
+    learn.fitted = True
     return ckpt
 
 @contextlib.contextmanager
@@ -801,17 +801,17 @@ def _sigint_guard(learn):
     try: yield
     finally: signal.signal(signal.SIGINT, prev)
 
-@_method
-def _interrupt(self, exact):
-    self.interrupted, self.interrupt_exact = True, exact
-    self.stop_reason = self.stop_requested if exact else 'interrupted (Ctrl-C)'
-    if self.grads_pending: self.opt.zero_grad(set_to_none=True); self.grads_pending = False
-    self('on_interrupt')
-    self('after_fit')
-    if self.is_main:
-        (e, b), how = self.position, ('stopped' if self.stop_reason.startswith('max_runtime') else 'interrupted')
-        log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({self.stop_reason})" if how == 'stopped' else '')
-                    + (f"; resume with fit(n, resume_from={str(self.run_dir)!r})" if self.run_dir else ''))
+def _stop(learn, exact):
+    "End a fit stopped by Ctrl-C or `max_runtime_s` (`exact`: at a batch boundary): `on_interrupt` (writes `last.pt`), `after_fit`, a log line."
+    learn.interrupted, learn.interrupt_exact = True, exact
+    learn.stop_reason = learn.stop_requested if exact else 'interrupted (Ctrl-C)'
+    if learn.grads_pending: learn.opt.zero_grad(set_to_none=True); learn.grads_pending = False
+    learn('on_interrupt')
+    learn('after_fit')
+    if learn.is_main:
+        (e, b), how = learn.position, ('stopped' if learn.stop_reason.startswith('max_runtime') else 'interrupted')
+        log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({learn.stop_reason})" if how == 'stopped' else '')
+                    + (f"; resume with fit(n, resume_from={str(learn.run_dir)!r})" if learn.run_dir else ''))
 
 
 # %% ../nbs/08_train.ipynb #fe607f14
@@ -868,7 +868,7 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
-# %% ../nbs/08_train.ipynb #bdc37d06
+# %% ../nbs/08_train.ipynb #e81b9d65
 def _repeat(x, n):
     if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
     if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
@@ -1273,7 +1273,7 @@ class ProgressBar(Callback):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #96f5d4ee
+# %% ../nbs/08_train.ipynb #1f52384e
 def _default_callbacks(learn: Learner) -> list[type]:
     "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
     if learn.run_dir_arg is False: return [ProgressBar]
