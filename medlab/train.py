@@ -43,12 +43,12 @@ from .metrics import MetricTracker
 
 
 # %% auto #0
-__all__ = ['EVENTS', 'SCHEDULERS', 'log', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
+__all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
            'CancelStepException', 'Callback', 'EpochSampler', 'resumable_loader', 'make_scheduler', 'Learner',
            'prepare_run_dir', 'write_run_config', 'resolve_checkpoint', 'load_state_strict', 'load_model',
-           'learner_state', 'load_learner_state', 'state_dict', 'load_state_dict', 'fit', 'validate', 'AMP',
-           'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler', 'EarlyStopping', 'Timing', 'MemoryLogger',
-           'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar', 'mc_dropout', 'mc_predict']
+           'learner_state', 'load_learner_state', 'AMP', 'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler',
+           'EarlyStopping', 'Timing', 'MemoryLogger', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot',
+           'ProgressBar', 'mc_dropout', 'mc_predict']
 
 # %% ../nbs/08_train.ipynb #bee89faa
 class CancelFitException(Exception):
@@ -261,7 +261,7 @@ def _pick(b, keys, arg):
         if k not in b: raise ValueError(f"the batch has no key {k!r} ({arg}={keys if len(keys) > 1 else k!r}); its keys are {sorted(map(str, b))}")
     return tuple(b[k] for k in keys)
 
-log = logging.getLogger('medlab')
+_log = logging.getLogger('medlab')
 
 class _StderrHandler(logging.StreamHandler):
     "Writes each line to whatever `sys.stderr` is at that moment (so notebooks and redirections see it)."
@@ -275,8 +275,8 @@ class _StderrHandler(logging.StreamHandler):
 
 def _ensure_log_handler():
     "Make medlab's status lines visible by default: a stderr handler at INFO unless logging is already configured."
-    if not log.hasHandlers(): log.addHandler(_StderrHandler())
-    if log.level == logging.NOTSET: log.setLevel(logging.INFO)
+    if not _log.hasHandlers(): _log.addHandler(_StderrHandler())
+    if _log.level == logging.NOTSET: _log.setLevel(logging.INFO)
 
 CKPT_FORMAT = 'medlab.train/1'
 
@@ -402,7 +402,7 @@ class Learner:
     extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
 
-# %% ../nbs/08_train.ipynb #6796b563
+# %% ../nbs/08_train.ipynb #810097a9
 def _git_commit(cwd=None):
     try:
         r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
@@ -532,7 +532,7 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
-# %% ../nbs/08_train.ipynb #3763995c
+# %% ../nbs/08_train.ipynb #5bcabb8f
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
 def learner_state(learn: Learner, # the learner to save
@@ -602,6 +602,8 @@ def load_learner_state(learn: Learner, # the learner to restore into
     if sd.get('acc', {}).get('values'): learn.tracker.load_state_dict(sd['acc'])
     set_rng_state(sd['rng'])
 
+
+# %% ../nbs/08_train.ipynb #76a71972
 @_method
 def state_dict(self) -> dict:
     "Everything needed to resume exactly (`learner_state(self)`)."
@@ -615,7 +617,7 @@ def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoin
     load_learner_state(self, sd, source)
 
 
-# %% ../nbs/08_train.ipynb #8df6e0af
+# %% ../nbs/08_train.ipynb #89a704dd
 @_method
 def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
         resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
@@ -795,7 +797,7 @@ def _sigint_guard(learn):
     def handler(signum, frame):
         if learn.stop_requested: raise KeyboardInterrupt
         learn.stop_requested = 'interrupted (Ctrl-C)'
-        if learn.is_main: log.warning("\nCtrl-C: finishing the current batch, then saving and stopping (Ctrl-C again to abort now)")
+        if learn.is_main: _log.warning("\nCtrl-C: finishing the current batch, then saving and stopping (Ctrl-C again to abort now)")
     try: prev = signal.signal(signal.SIGINT, handler)
     except (ValueError, OSError): yield; return
     try: yield
@@ -810,7 +812,7 @@ def _stop(learn, exact):
     learn('after_fit')
     if learn.is_main:
         (e, b), how = learn.position, ('stopped' if learn.stop_reason.startswith('max_runtime') else 'interrupted')
-        log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({learn.stop_reason})" if how == 'stopped' else '')
+        _log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({learn.stop_reason})" if how == 'stopped' else '')
                     + (f"; resume with fit(n, resume_from={str(learn.run_dir)!r})" if learn.run_dir else ''))
 
 
@@ -868,7 +870,7 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
-# %% ../nbs/08_train.ipynb #e81b9d65
+# %% ../nbs/08_train.ipynb #3667ae9a
 def _repeat(x, n):
     if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
     if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
@@ -1034,7 +1036,7 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 learn.stop_reason = f"EarlyStopping: {self._monitor} has not improved for {self.patience} epoch(s) (best {self.best:.6g})"
-                if learn.is_main: log.info(learn.stop_reason)
+                if learn.is_main: _log.info(learn.stop_reason)
                 raise CancelFitException()
 
     def state_dict(self): return {'best': self.best, 'wait': self.wait}
@@ -1051,7 +1053,7 @@ class Timing(Callback):
                 ):
         self.every = check_int(every, 'every', 1) if every is not None else env_int('TIMING_EVERY', 50, min_value=1)
         self.max_lines = check_int(max_lines, 'max_lines', 0) if max_lines is not None else env_int('TIMING_MAX', 20, min_value=0)
-        self._print = print_fn or log.info
+        self._print = print_fn or _log.info
         self.before_fit(None); self.before_epoch(None)   # usable by a validate() before any fit
     def before_fit(self, learn): self._count, self._lines = {'train': 0, 'val': 0}, {'train': 0, 'val': 0}
     def before_epoch(self, learn):
@@ -1105,7 +1107,7 @@ class MemoryLogger(Callback):
             r['mem_cuda_peak_reserved_mb'] = torch.cuda.max_memory_reserved(learn.device) / 2**20
         r['mem_rss_mb'] = _rss_mb()
         if self.verbose and learn.is_main:
-            log.info(f"[MEM] epoch={learn.epoch} " + ' '.join(f"{k[4:]}={v:.1f}" for k, v in r.items() if k.startswith('mem_')))
+            _log.info(f"[MEM] epoch={learn.epoch} " + ' '.join(f"{k[4:]}={v:.1f}" for k, v in r.items() if k.startswith('mem_')))
 
 
 # %% ../nbs/08_train.ipynb #d48def5f
@@ -1267,13 +1269,13 @@ class ProgressBar(Callback):
             if self._bbar is not None: self._bbar.close(); self._bbar = None
             self._ebar.update(1); self._ebar.set_postfix(row)
         elif self.epoch_lines and learn.is_main:
-            log.info(f"epoch {learn.epoch}: " + ' '.join(f'{k}={v}' for k, v in row.items()) + f" ({learn.log_row.get('time_epoch_s', 0):.1f}s)")
+            _log.info(f"epoch {learn.epoch}: " + ' '.join(f'{k}={v}' for k, v in row.items()) + f" ({learn.log_row.get('time_epoch_s', 0):.1f}s)")
     def cleanup_fit(self, learn):
         for b in (self._bbar, self._ebar):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #1f52384e
+# %% ../nbs/08_train.ipynb #07659079
 def _default_callbacks(learn: Learner) -> list[type]:
     "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
     if learn.run_dir_arg is False: return [ProgressBar]
