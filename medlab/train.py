@@ -278,6 +278,10 @@ def _ensure_log_handler():
     if not _log.hasHandlers(): _log.addHandler(_StderrHandler())
     if _log.level == logging.NOTSET: _log.setLevel(logging.INFO)
 
+def _len(dl):
+    try: return len(dl)
+    except TypeError: return None
+
 CKPT_FORMAT = 'medlab.train/1'
 
 
@@ -332,14 +336,12 @@ class Learner:
             if self.device.type != 'cuda': raise ValueError(f"sync_batchnorm=True needs CUDA devices (torch's SyncBatchNorm runs only on GPUs); this rank uses {self.device}")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = self.forward = wrap_ddp(model.to(self.device))   # callbacks may wrap `forward` (MCAverage)
-        self.opt_name = opt if isinstance(opt, str) else getattr(opt, '__name__', type(opt).__name__)
-        self.opt_kwargs = dict(opt_kwargs or {})
+        self.opt_name, self.opt_kwargs = opt if isinstance(opt, str) else getattr(opt, '__name__', type(opt).__name__), dict(opt_kwargs or {})
         self.opt = _make_opt(opt, self.model.parameters(), self.lr, self.opt_kwargs)
         self.loss_fn, self.metrics, self.val_dl = loss_fn, dict(metrics or {}), val_dl
         self.train_dl, self.sampler = resumable_loader(train_dl, self.seed, endless=self.steps_per_epoch is not None)
         self.name = name or type(unwrap_model(model)).__name__.lower()
-        self.user_config, self.runs_root = dict(config or {}), Path(runs_root)
-        self.dataset_stats = None if dataset_stats is None else dict(dataset_stats)
+        self.user_config, self.runs_root, self.dataset_stats = dict(config or {}), Path(runs_root), dataset_stats and dict(dataset_stats)
         if run_dir is True: raise ValueError("run_dir=True is ambiguous; pass a path, None (automatic) or False (no files)")
         self.run_dir_arg, self.run_dir = run_dir, None if run_dir in (None, False) else Path(run_dir)
         self.is_main, self.callbacks = is_main_process(), []; self._sort_cbs()
@@ -394,24 +396,19 @@ class Learner:
         if self.sampler is not None:
             n, bs = self.sampler.per_rank, self.train_dl.batch_size
             return n // bs if self.train_dl.drop_last else math.ceil(n / bs)
-        try: return len(self.train_dl)
-        except TypeError: return None
+        return _len(self.train_dl)
 
     xb = property(lambda self: self.xs[0] if len(self.xs) == 1 else self.xs, doc="The model's input (a tuple for several input keys).")
     yb = property(lambda self: self.ys[0], doc="The first target.")
     extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
 
-# %% ../nbs/08_train.ipynb #810097a9
+# %% ../nbs/08_train.ipynb #0b16299b
 def _git_commit(cwd=None):
     try:
         r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
         return (r.stdout.strip() or None) if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
-
-def _len(dl):
-    try: return len(dl)
-    except TypeError: return None
 
 def prepare_run_dir(learn: Learner, # the learner about to fit
                     resumed_from: Path | None = None, # the checkpoint the fit resumes from, if any
@@ -532,7 +529,7 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
-# %% ../nbs/08_train.ipynb #5bcabb8f
+# %% ../nbs/08_train.ipynb #2d3b8e22
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
 def learner_state(learn: Learner, # the learner to save
@@ -603,7 +600,7 @@ def load_learner_state(learn: Learner, # the learner to restore into
     set_rng_state(sd['rng'])
 
 
-# %% ../nbs/08_train.ipynb #76a71972
+# %% ../nbs/08_train.ipynb #f3c3f188
 @_method
 def state_dict(self) -> dict:
     "Everything needed to resume exactly (`learner_state(self)`)."
@@ -617,7 +614,7 @@ def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoin
     load_learner_state(self, sd, source)
 
 
-# %% ../nbs/08_train.ipynb #89a704dd
+# %% ../nbs/08_train.ipynb #c332f507
 @_method
 def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
         resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
@@ -870,7 +867,7 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
-# %% ../nbs/08_train.ipynb #3667ae9a
+# %% ../nbs/08_train.ipynb #f0b5e415
 def _repeat(x, n):
     if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
     if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
@@ -1275,7 +1272,7 @@ class ProgressBar(Callback):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #07659079
+# %% ../nbs/08_train.ipynb #30be2472
 def _default_callbacks(learn: Learner) -> list[type]:
     "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
     if learn.run_dir_arg is False: return [ProgressBar]
