@@ -374,7 +374,7 @@ def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance
                  empty: str = 'defined', # two empty masks give 1 (`'defined'`) or `nan` (`'nan'`, as MONAI)
                 ) -> float | dict[str, float]:
     "Normalised surface Dice at a tolerance: the fraction of both surfaces within `tolerance_mm` of the other; per class with one tolerance per class."
-    if not np.isscalar(tolerance_mm):
+    if np.ndim(tolerance_mm) > 0:
         tols = [float(v) for v in np.asarray(tolerance_mm, dtype=float).ravel()]
         p, t = _as_mask(pred, 'pred'), _as_mask(target, 'target')
         _same_shape(p, t)
