@@ -52,6 +52,7 @@ def main():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 4, 48, 64, 64, generator=g)
     labels = torch.randint(0, 4, (2, 1, 48, 64, 64), generator=g)
+    tiny, tiny_lab = torch.randn(2, 3, 8, 8, generator=g), torch.randint(0, 3, (2, 1, 8, 8), generator=g)
 
     def dice_fb(L):
         xx = logits.clone().requires_grad_()
@@ -64,6 +65,7 @@ def main():
         'hd95 64x96x96 aniso': lambda M, L: M.hd95(pred, target, sp),
         'dice_loss fwd 2x4x48x64x64': lambda M, L: float(L.dice_loss(logits, labels)),
         'dice_loss fwd+bwd': lambda M, L: dice_fb(L),
+        'dice_loss 2x3x8x8 x100': lambda M, L: sum(float(L.dice_loss(tiny, tiny_lab)) for _ in range(100)),   # Python overhead
     }
     impl = {'before': (M_before, L_before), 'after': (M_after, L_after)}
     times = {(c, k): [] for c in cases for k in impl}
