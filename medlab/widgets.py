@@ -230,7 +230,7 @@ class SliceViewer(_Shows):
         vals = ', '.join(f'{html.escape(k)} <b>{v:.4g}</b>' for k, v in self.values_at_cursor().items())
         return f'<code>cursor (z, y, x) = {tuple(self.cursor)}</code>: {vals}'
 
-# %% ../nbs/11_widgets.ipynb #bedf8fb9
+# %% ../nbs/11_widgets.ipynb #716d9474
 class ReconstructionInspector(_Shows):
     "A linked original / reconstruction / difference viewer with per-slice PSNR and SSIM and a jump to the worst slice."
     def __init__(self,
@@ -238,7 +238,7 @@ class ReconstructionInspector(_Shows):
                  reconstructed, # `(D, H, W)` reconstruction, same shape
                  spacing_mm=None, # `(dz, dy, dx)` or one number, for the aspect ratios
                  mask=None, # optional mask drawn over both volumes
-                 data_range: float | None = None, # for PSNR/SSIM; `None`: the span of the original's finite values
+                 data_range: float | None = None, # for PSNR/SSIM; `None`: the span of the finite values of both volumes
                  window=None, # initial window (see `SliceViewer`)
                  worst_by: str = 'psnr', # `'psnr'` or `'ssim'`: which metric picks the worst slice
                  dpi: int = 80, # resolution of the rendered figures
@@ -248,7 +248,7 @@ class ReconstructionInspector(_Shows):
         if o.ndim != 3: raise ValueError(f"original must have 3 dimensions (D, H, W), got shape {tuple(o.shape)}")
         if worst_by not in ('psnr', 'ssim'): raise ValueError(f"worst_by={worst_by!r} must be 'psnr' or 'ssim'")
         self.original, self.reconstructed = o, r
-        self.data_range = _data_range_of(o, data_range)
+        self.data_range = _data_range_of(data_range, o, r)
         self.viewer = SliceViewer({'original': o, 'reconstruction': r}, spacing_mm, mask, window, dpi=dpi)
         self._metrics: dict[int, dict] = {}
         fig, axes = _figure(2, panel=(5.4, 2.2), dpi=dpi)
