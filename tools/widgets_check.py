@@ -49,6 +49,7 @@ viewer = SliceViewer({'original': ct, 'reconstruction': recon}, spacing_mm=(2.5,
 viewer'''
 CELL_PLAYER = '''\
 player = EPIDPlayer(frames, plan, predictions=pred)
+player.index.value = 3
 player'''
 
 
