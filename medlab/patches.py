@@ -178,12 +178,14 @@ class _Blender:
         rest = np.ones(())
         for v in inv[1:]: rest = np.multiply.outer(rest, v)
         fdt = np.float64 if out.dtype == torch.float64 else np.float32
-        rest_t = torch.from_numpy(np.ascontiguousarray(rest, dtype=fdt)).to(out.device)
+        rest_t = torch.from_numpy(np.ascontiguousarray(rest, dtype=fdt)).reshape(rest.shape).to(out.device)
         lead = out.ndim - len(self.spatial)
-        tmp = torch.empty_like(rest_t)
-        for i, f in enumerate(inv[0].astype(fdt).tolist()):  # one pass over the output, one 2-D factor per slice
-            torch.mul(rest_t, f, out=tmp)
-            out[(slice(None),) * lead + (i,)].mul_(tmp)
+        first = torch.from_numpy(inv[0].astype(fdt)).to(out.device).view(-1, *([1] * rest_t.ndim))
+        k = max(1, (1 << 18) // max(rest_t.numel(), 1))      # slices per step: a factor of at most ~1 MiB, in cache
+        tmp = torch.empty((k, *rest_t.shape), dtype=rest_t.dtype, device=out.device)
+        for i in range(0, self.spatial[0], k):                # one pass over the output, slab by slab
+            n = min(k, self.spatial[0] - i)
+            out[(slice(None),) * lead + (slice(i, i + n),)].mul_(torch.mul(rest_t, first[i:i + n], out=tmp[:n]))
         return out
 
 # %% ../nbs/02_patches.ipynb #a172feef
