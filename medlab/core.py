@@ -178,27 +178,27 @@ def env_str(name: str, # knob name: `'NUM_WORKERS'`, `'MEDLAB_NUM_WORKERS'` or `
     "Read a string knob from `MEDLAB_<NAME>` (or its alias `EPID_<NAME>`)."
     return _env_lookup(name)[1] or default
 
+def _env_parse(name, default, cast, what):
+    "(key, value, given): the knob parsed with `cast`, or `default` when unset; a malformed value names the variable."
+    key, val = _env_lookup(name)
+    if val is None: return key, default, False
+    try: return key, cast(val), True
+    except ValueError: raise ValueError(f"{key}={val!r} is not {what} (expected e.g. {key}={default})") from None
+
 def env_int(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
             default: int, # value when unset
             min_value: int | None = None, # smallest accepted value, if any
            ) -> int:
     "Read an integer knob from `MEDLAB_<NAME>` (alias `EPID_<NAME>`); a malformed value raises `ValueError`."
-    key, val = _env_lookup(name)
-    if val is None: return default
-    try: out = int(val)
-    except ValueError: raise ValueError(f"{key}={val!r} is not an integer (expected e.g. {key}={default})") from None
-    if min_value is not None and out < min_value: raise ValueError(f"{key}={out} must be >= {min_value}")
-    return out
+    key, out, given = _env_parse(name, default, int, 'an integer')
+    return check_int(out, key, min_value) if given and min_value is not None else out
 
 def env_float(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
               default: float, # value when unset
              ) -> float:
     "Read a float knob from `MEDLAB_<NAME>` (alias `EPID_<NAME>`); a malformed or non-finite value raises `ValueError`."
-    key, val = _env_lookup(name)
-    if val is None: return default
-    try: out = float(val)
-    except ValueError: raise ValueError(f"{key}={val!r} is not a number (expected e.g. {key}={default})") from None
-    if not np.isfinite(out): raise ValueError(f"{key}={val!r} must be finite")
+    key, out, given = _env_parse(name, default, float, 'a number')
+    if given and not np.isfinite(out): raise ValueError(f"{key}={out!r} must be finite")
     return out
 
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on', 'y', 't'}, {'0', 'false', 'no', 'off', 'n', 'f'}
