@@ -1155,7 +1155,7 @@ class RandomPatchDataset(LazyCacheMixin, Dataset):
         if not self.volumes: raise ValueError("volumes is empty")
 
     def _check(self, i, v):
-        img, lab = v if isinstance(v, (tuple, list)) else (v, None)
+        img, lab = v if isinstance(v, (tuple, list)) and not isinstance(v, Volume) else (v, None)
         img = img.numpy() if torch.is_tensor(img) else np.asarray(img)
         check_ndim(img, f'volumes[{i}] image', (3, 4), '(D, H, W) or (C, D, H, W)')
         if img.dtype.kind not in 'fiub': raise TypeError(f"volumes[{i}] image must hold numbers, got dtype {img.dtype}")
