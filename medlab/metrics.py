@@ -119,7 +119,7 @@ def psnr(pred, # prediction, any shape
     mse = float(((p - t) ** 2).mean())
     return math.inf if mse == 0 else 10 * math.log10(r * r / mse)
 
-# %% ../nbs/05_metrics.ipynb #f456b8b5
+# %% ../nbs/05_metrics.ipynb #6a1dc9c0
 def _gaussian_kernel1d(sigma, truncate):
     r = int(truncate * sigma + 0.5)                 # scipy.ndimage's radius
     x = np.arange(-r, r + 1, dtype=np.float64)
