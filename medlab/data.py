@@ -207,7 +207,7 @@ class ConcatDataset(_TorchConcatDataset):
         s = bisect.bisect_right(self.cumulative_sizes, index)
         return s, index - (self.cumulative_sizes[s - 1] if s else 0)
 
-# %% ../nbs/06_data.ipynb #63d2e799
+# %% ../nbs/06_data.ipynb #b35b2882
 from .distributed import get_rank, get_world_size
 
 # %% ../nbs/06_data.ipynb #4306c04b
@@ -727,7 +727,7 @@ class GroupPointsDataset(LazyCacheMixin, Dataset):
 
 _register_dataset(GroupPointsDataset);
 
-# %% ../nbs/06_data.ipynb #517a1abe
+# %% ../nbs/06_data.ipynb #f49f5d87
 class GroupBatchSampler(_RankBatches):
     "Batches of whole groups (`groups_per_batch` groups, or about `target_points` points); every member of a group in one batch; whole batches sharded under DDP."
     def __init__(self,
