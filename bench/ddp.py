@@ -43,14 +43,15 @@ def worker(a):
 
 
 def launch(nproc, a, device):
+    # the worker's settings travel in the environment: torchrun's parser would take `--n...` for its own options
+    cfg = dict(epochs=a.epochs, batch=a.batch, width=a.width, n=a.n * (nproc or 1), device=device)
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')])),
-           'OMP_NUM_THREADS': '1'}
-    args = [str(Path(__file__).resolve()), '--worker', '--epochs', str(a.epochs), '--batch', str(a.batch),
-            '--width', str(a.width), '--n', str(a.n * (nproc or 1)), '--device', device]
-    if nproc is None: cmd = [sys.executable] + args
+           'OMP_NUM_THREADS': '1', 'MEDLAB_BENCH_DDP_WORKER': json.dumps(cfg)}
+    script = str(Path(__file__).resolve())
+    if nproc is None: cmd = [sys.executable, script]
     else:
         from medlab.distributed import torchrun_cmd
-        cmd = torchrun_cmd(args[0], *args[1:], nproc=nproc)
+        cmd = torchrun_cmd(script, nproc=nproc)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')]
     if r.returncode != 0 or not line: sys.exit(f"{' '.join(cmd)} failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
@@ -70,15 +71,14 @@ def compare(a, label, device, side_a, side_b):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
-    p.add_argument('--device', default='cpu', help=argparse.SUPPRESS)
     p.add_argument('--repeats', type=int, default=3, help='interleaved runs of each side')
     p.add_argument('--epochs', type=int, default=4, help='epochs per run (the first is warm-up)')
     p.add_argument('--batch', type=int, default=64, help='per-process batch')
     p.add_argument('--width', type=int, default=256, help='hidden width of the MLP (gradient size)')
     p.add_argument('--n', type=int, default=4096, help='samples per process')
+    if os.environ.get('MEDLAB_BENCH_DDP_WORKER'):
+        return worker(argparse.Namespace(**json.loads(os.environ['MEDLAB_BENCH_DDP_WORKER'])))
     a = p.parse_args()
-    if a.worker: return worker(a)
     import torch
     n_params = 32 * a.width + a.width + a.width * a.width + a.width + a.width + 1
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f} at start "

@@ -5,6 +5,7 @@
 # %% ../nbs/09_distributed.ipynb #a0bb9621
 from __future__ import annotations
 
+import atexit
 import datetime
 import json
 import math
@@ -121,6 +122,7 @@ def init_distributed(backend: str | None = None, # `'nccl'`, `'gloo'`; `None`: n
                            f"group could not be created with MASTER_ADDR={os.environ['MASTER_ADDR']} MASTER_PORT={os.environ['MASTER_PORT']} "
                            f"(timeout {'torch default' if timeout_s is None else f'{timeout_s:g} s'}): {type(e).__name__}: {str(e).rstrip('. ')}. medlab never "
                            "falls back to independent training: check that every rank was started and can reach MASTER_ADDR:MASTER_PORT") from e
+    atexit.register(cleanup_distributed)   # a clean exit: no backend torn down by the interpreter while a peer is leaving
     return True
 
 def cleanup_distributed() -> None:
@@ -162,7 +164,7 @@ def reduce_mean(x: torch.Tensor | float, # a scalar tensor or number, this proce
     t = t / get_world_size()
     return float(t) if is_num else t.to(x.device)
 
-# %% ../nbs/09_distributed.ipynb #034ae72f
+# %% ../nbs/09_distributed.ipynb #26c8da8f
 def _coll_device() -> torch.device:
     "Where collective tensors live: the current GPU with NCCL, else the CPU."
     return torch.device('cuda', torch.cuda.current_device()) if torch.distributed.get_backend() == 'nccl' else torch.device('cpu')
@@ -229,7 +231,7 @@ def set_sampler_epoch(dl, # a `DataLoader` (or anything with a `.sampler` / `.ba
             s.set_epoch(epoch); return True
     return False
 
-# %% ../nbs/09_distributed.ipynb #3f6787b8
+# %% ../nbs/09_distributed.ipynb #52e6900d
 def torchrun_cmd(script: str | os.PathLike, # the training script (a module name with `module=True`)
                  *args: str, # the script's own arguments
                  nproc: int = 1, # processes on this machine (one per GPU)
