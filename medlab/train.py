@@ -402,7 +402,7 @@ class Learner:
     extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
 
-# %% ../nbs/08_train.ipynb #956f8be2
+# %% ../nbs/08_train.ipynb #71387519
 def _git_commit(cwd=None):
     try:
         r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
@@ -532,7 +532,7 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
-# %% ../nbs/08_train.ipynb #07cb5249
+# %% ../nbs/08_train.ipynb #3032b32d
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
 def learner_state(learn: Learner, # the learner to save
@@ -615,7 +615,7 @@ def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoin
     load_learner_state(self, sd, source)
 
 
-# %% ../nbs/08_train.ipynb #c31cc150
+# %% ../nbs/08_train.ipynb #64632b46
 @_method
 def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
         resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
@@ -868,7 +868,7 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
-# %% ../nbs/08_train.ipynb #bdc37d06
+# %% ../nbs/08_train.ipynb #ba22f75b
 def _repeat(x, n):
     if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
     if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
@@ -1273,7 +1273,7 @@ class ProgressBar(Callback):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #96f5d4ee
+# %% ../nbs/08_train.ipynb #036b3237
 def _default_callbacks(learn: Learner) -> list[type]:
     "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
     if learn.run_dir_arg is False: return [ProgressBar]
