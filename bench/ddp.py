@@ -9,7 +9,9 @@ gradient all-reduce (gloo) and the two processes' synchronisation at every step.
 time-per-step(2 processes) / time-per-step(1 process) is DDP's overhead (1.0 = none). Each run is a
 fresh `python` (plain) or `python -m torch.distributed.run --nproc_per_node 2`; the per-step time is the
 median over the epochs after the first (warm-up) of the Learner's `time_train_s` / steps, so process
-start-up, imports and the process-group set-up are excluded. The two sides are interleaved and repeated;
+start-up, imports and the process-group set-up are excluded. Rank 0's CPU time per step is reported too:
+on a busy machine the wall time of two processes also counts the time they wait for a core, the CPU
+time only the work DDP adds (bucketing, the all-reduce, the copies). The two sides are interleaved and repeated;
 medians are reported with their ratio.
 
 Where CUDA is available it also measures a 1-GPU `torchrun --nproc_per_node 1` run against a plain run on
@@ -27,19 +29,27 @@ def worker(a):
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
     from medlab.distributed import get_rank, get_world_size
-    from medlab.train import Learner
+    from medlab.train import Callback, Learner
     torch.set_num_threads(1)
+
+    class CPUTime(Callback):   # this process's CPU time per epoch: DDP's own work, without the waiting a busy machine adds
+        def __init__(self): self.t = []
+        def before_epoch(self, learn): self.t0 = time.process_time()
+        def after_epoch(self, learn): self.t.append(time.process_time() - self.t0)
+
     g = torch.Generator().manual_seed(0)
     x = torch.randn(a.n, 32, generator=g); y = x[:, :4].sum(1, keepdim=True).tanh()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(32, a.width), nn.ReLU(), nn.Linear(a.width, a.width), nn.ReLU(), nn.Linear(a.width, 1))
     dl = DataLoader(TensorDataset(x, y), batch_size=a.batch, shuffle=True)
-    learn = Learner(model, dl, None, nn.functional.mse_loss, run_dir=False, default_callbacks=False, device=a.device)
+    cpu = CPUTime()
+    learn = Learner(model, dl, None, nn.functional.mse_loss, run_dir=False, default_callbacks=False, device=a.device, callbacks=[cpu])
     learn.fit(a.epochs)
     steps = learn.n_batches
     per_step = [r['time_train_s'] / steps for r in learn.history[1:]]
     if get_rank() == 0:
-        print('RESULT ' + json.dumps({'world': get_world_size(), 'steps': steps, 'per_step_s': per_step}), flush=True)
+        print('RESULT ' + json.dumps({'world': get_world_size(), 'steps': steps, 'per_step_s': per_step,
+                                      'cpu_per_step_s': [t / steps for t in cpu.t[1:]]}), flush=True)
 
 
 def launch(nproc, a, device):
@@ -55,18 +65,22 @@ def launch(nproc, a, device):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')]
     if r.returncode != 0 or not line: sys.exit(f"{' '.join(cmd)} failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
-    return statistics.median(json.loads(line[0][7:])['per_step_s'])
+    res = json.loads(line[0][7:])
+    return statistics.median(res['per_step_s']), statistics.median(res['cpu_per_step_s'])
 
 
 def compare(a, label, device, side_a, side_b):
-    ta, tb = [], []
+    ra, rb = [], []
     for _ in range(a.repeats):   # interleaved
-        ta.append(launch(side_a[1], a, device)); tb.append(launch(side_b[1], a, device))
-    ma, mb = statistics.median(ta), statistics.median(tb)
-    print(f"{label}")
-    print(f"  {side_a[0]:<44} {ma * 1e3:8.3f} ms/step   (runs: {', '.join(f'{t * 1e3:.3f}' for t in ta)})")
-    print(f"  {side_b[0]:<44} {mb * 1e3:8.3f} ms/step   (runs: {', '.join(f'{t * 1e3:.3f}' for t in tb)})")
-    print(f"  ratio (second / first): {mb / ma:.2f}")
+        ra.append(launch(side_a[1], a, device)); rb.append(launch(side_b[1], a, device))
+    print(label)
+    for what, i in (('wall', 0), ('CPU (rank 0)', 1)):
+        ta, tb = [r[i] for r in ra], [r[i] for r in rb]
+        ma, mb = statistics.median(ta), statistics.median(tb)
+        print(f"  {what} time per step")
+        print(f"    {side_a[0]:<48} {ma * 1e3:8.3f} ms   (runs: {', '.join(f'{t * 1e3:.3f}' for t in ta)})")
+        print(f"    {side_b[0]:<48} {mb * 1e3:8.3f} ms   (runs: {', '.join(f'{t * 1e3:.3f}' for t in tb)})")
+        print(f"    ratio (second / first): {mb / ma:.2f}")
 
 
 def main():

@@ -73,11 +73,15 @@ def dist_timeout_s() -> float | None:
     if t is not None and t <= 0: raise ValueError(f"MEDLAB_DIST_TIMEOUT_S={t} must be a positive number of seconds")
     return t
 
+_EXIT_WAIT_S = 60.0   # at exit, how long a rank waits for the others to reach their exit too
+_STATE = {'hooked': False, 'failed': False}   # (torch wraps `sys.excepthook` in its own at `init_process_group`)
+
 def _record_errors():
-    "Under torchrun, write this rank's uncaught exception to torchrun's error file, so its failure summary shows the traceback."
-    if not os.environ.get('TORCHELASTIC_ERROR_FILE') or getattr(sys.excepthook, '_medlab', False): return
+    "Note an uncaught exception (no waiting for the others at exit) and, under torchrun, write it to torchrun's error file."
+    if _STATE['hooked']: return
     prev = sys.excepthook
     def hook(tp, e, tb):
+        _STATE['failed'] = True
         path = os.environ.get('TORCHELASTIC_ERROR_FILE')
         if path and not os.path.exists(path):
             try:
@@ -86,8 +90,19 @@ def _record_errors():
                         'py_callstack': ''.join(traceback.format_exception(tp, e, tb)), 'timestamp': str(int(time.time()))}}}, f)
             except OSError: pass
         prev(tp, e, tb)
-    hook._medlab = True
-    sys.excepthook = hook
+    sys.excepthook, _STATE['hooked'] = hook, True
+
+def _leave_together():
+    "At exit: wait until every rank is exiting (through the store, not a collective: never matched with a peer's all-reduce), then destroy the group."
+    if not is_distributed(): return
+    if not _STATE['failed']:
+        try:
+            from torch.distributed.distributed_c10d import _get_default_store
+            store, world, t_end = _get_default_store(), get_world_size(), time.monotonic() + _EXIT_WAIT_S
+            store.add('medlab/exiting', 1)
+            while store.add('medlab/exiting', 0) < world and time.monotonic() < t_end: time.sleep(0.02)
+        except Exception: pass   # a peer (or the store's host) already gone: nothing to wait for
+    torch.distributed.destroy_process_group()
 
 def init_distributed(backend: str | None = None, # `'nccl'`, `'gloo'`; `None`: nccl with CUDA, else gloo
                      timeout_s: float | None = None, # collective timeout in seconds (`None`: `dist_timeout_s()`)
@@ -122,7 +137,7 @@ def init_distributed(backend: str | None = None, # `'nccl'`, `'gloo'`; `None`: n
                            f"group could not be created with MASTER_ADDR={os.environ['MASTER_ADDR']} MASTER_PORT={os.environ['MASTER_PORT']} "
                            f"(timeout {'torch default' if timeout_s is None else f'{timeout_s:g} s'}): {type(e).__name__}: {str(e).rstrip('. ')}. medlab never "
                            "falls back to independent training: check that every rank was started and can reach MASTER_ADDR:MASTER_PORT") from e
-    atexit.register(cleanup_distributed)   # a clean exit: no backend torn down by the interpreter while a peer is leaving
+    atexit.register(_leave_together)   # gloo can abort a process whose peer closes its sockets first
     return True
 
 def cleanup_distributed() -> None:
