@@ -177,8 +177,12 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
                  smooth_dr: float | None = None, # Dice part: denominator constant (`None`: `smooth`)
                  batch: bool = False, # Dice part: one Dice per channel over the whole batch
                  other_act: Callable | None = None, # activation for the Dice part only; the cross-entropy still takes the logits
+                 weight: Sequence[float] | torch.Tensor | None = None, # MONAI's name for `weights` (give one of the two)
                 ) -> torch.Tensor:
     "`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`), as MONAI's `DiceCELoss`."
+    if weight is not None:
+        if weights is not None: raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
+        weights = weight
     check_range(lambda_dice, 'lambda_dice', 0); check_range(lambda_ce, 'lambda_ce', 0)
     d = dice_loss(pred, target, logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                   multilabel=multilabel, check=check, squared_pred=squared_pred, jaccard=jaccard, soft_label=soft_label,
@@ -207,9 +211,12 @@ class DiceCELoss(nn.Module):
     def __init__(self, logits: bool = True, include_background: bool = True, weights=None, smooth: float = 1e-5,
                  multilabel: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, squared_pred: bool = False,
                  jaccard: bool = False, soft_label: bool = False, smooth_nr: float | None = None,
-                 smooth_dr: float | None = None, batch: bool = False, other_act: Callable | None = None):
+                 smooth_dr: float | None = None, batch: bool = False, other_act: Callable | None = None, weight=None):
         super().__init__()
         _check_act(other_act, logits)
+        if weight is not None:
+            if weights is not None: raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
+            weights = weight
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                        multilabel=multilabel, lambda_dice=lambda_dice, lambda_ce=lambda_ce, squared_pred=squared_pred,
                        jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
