@@ -268,11 +268,6 @@ def loader_settings(num_workers: int | None = None, # `None`: `MEDLAB_NUM_WORKER
         out['persistent_workers'] = env_bool('PERSISTENT_WORKERS', False) if persistent_workers is None else bool(persistent_workers)
     return out
 
-def _seed_worker(worker_id: int):
-    import random
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s); random.seed(s)
-
 def make_loader(ds: Dataset, # the dataset, e.g. one `ConcatDataset` per split
                 batch_size: int = 1, # samples per batch (ignored when `batch_sampler` is given)
                 shuffle: bool = False, # reshuffle every epoch (ignored when `batch_sampler` is given)
@@ -289,7 +284,7 @@ def make_loader(ds: Dataset, # the dataset, e.g. one `ConcatDataset` per split
     "A `DataLoader` for `ds` with worker/pinning knobs from `MEDLAB_*` environment variables."
     kw = loader_settings(num_workers, pin_memory, prefetch_factor, persistent_workers)
     if collate_fn is None: collate_fn = getattr(ds, 'collate_fn', None)
-    kw.update(collate_fn=collate_fn, worker_init_fn=kwargs.pop('worker_init_fn', _seed_worker))
+    kw['collate_fn'] = collate_fn     # no worker_init_fn: torch seeds random, NumPy and torch in each worker itself
     if seed is not None: kw['generator'] = torch.Generator().manual_seed(int(seed))
     if batch_sampler is not None: return DataLoader(ds, batch_sampler=batch_sampler, **kw, **kwargs)
     return DataLoader(ds, batch_size=check_int(batch_size, 'batch_size', 1), shuffle=shuffle, drop_last=drop_last, **kw, **kwargs)

@@ -403,7 +403,7 @@ class Learner:
     extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
 
-# %% ../nbs/08_train.ipynb #f5da9181
+# %% ../nbs/08_train.ipynb #e3da3f20
 def _git_commit(cwd=None):
     try:
         r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
@@ -529,7 +529,7 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
-# %% ../nbs/08_train.ipynb #5dda1ec3
+# %% ../nbs/08_train.ipynb #5868eb6c
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
 def learner_state(learn: Learner, # the learner to save
@@ -600,7 +600,7 @@ def load_learner_state(learn: Learner, # the learner to restore into
     set_rng_state(sd['rng'])
 
 
-# %% ../nbs/08_train.ipynb #5aa0ab6d
+# %% ../nbs/08_train.ipynb #3bfa3149
 @_method
 def state_dict(self) -> dict:
     "Everything needed to resume exactly (`learner_state(self)`)."
@@ -614,7 +614,7 @@ def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoin
     load_learner_state(self, sd, source)
 
 
-# %% ../nbs/08_train.ipynb #a613ff6d
+# %% ../nbs/08_train.ipynb #aaed2b57
 @_method
 def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
         resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
@@ -867,7 +867,7 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
-# %% ../nbs/08_train.ipynb #7437fd9a
+# %% ../nbs/08_train.ipynb #136a3da7
 def _repeat(x, n):
     if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
     if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
@@ -1272,7 +1272,7 @@ class ProgressBar(Callback):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #39e17f50
+# %% ../nbs/08_train.ipynb #dadc2dfe
 def _default_callbacks(learn: Learner) -> list[type]:
     "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
     if learn.run_dir_arg is False: return [ProgressBar]
