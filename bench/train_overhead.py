@@ -1,11 +1,11 @@
 """Per-step overhead of medlab's Learner vs a hand-written training loop, and the Timing callback's own cost.
 
 Run (timings of different helpers must not overlap):
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/train_overhead.py [--epochs 4] [--repeats 8] [--n 8192]
+    /work/venv/bin/python bench/train_overhead.py [--epochs 4] [--repeats 8] [--n 8192]
 
 Same tiny MLP, same data (DataLoader, batch 64, shuffled), same AdamW, CPU, 1 thread. Variants:
   hand      a hand-written loop: to(device), forward, loss, backward, step, zero_grad, epoch loss sum; validation
-  learner   Learner with its default callbacks (ProgressBar, CSVLogger, Checkpoint, SummaryPlot, run dir)
+  learner   Learner with its default callbacks (ProgressBar, CSVLogger, Checkpoint, SummaryPlot, TensorBoardLogger, run dir)
   +timing   the same plus Timing(print_fn=discard) (lines rate-limited as by default)
   -plot     the default callbacks without SummaryPlot (shows what the summary plot costs a short fit)
 The per-step time is the training part of each epoch divided by its steps (validation and the epoch-end
@@ -66,13 +66,12 @@ def learner(train, val, epochs, root, timing=False, plot=True):
 
 
 def timing_micro(n=100_000):
-    "Cost of the Timing callback's two per-batch handlers in isolation (deterministic, unlike the noisy end-to-end delta)."
+    "Cost of the Timing callback's three per-batch handlers in isolation (deterministic, unlike the noisy end-to-end delta)."
     learn = Learner(nn.Linear(2, 1), DataLoader(data(8, 0), batch_size=4), None, nn.functional.mse_loss, run_dir=False, device='cpu')
     t = Timing(print_fn=lambda s: None); t.before_fit(learn); t.before_epoch(learn)
     learn.training, learn.epoch, learn.iter = True, 0, 1
-    learn.t_fetch = learn.t_got = learn.t_h2d0 = learn.t_h2d1 = learn.t_compute = time.perf_counter()
     t0 = time.perf_counter()
-    for _ in range(n): t.before_batch(learn); t.after_batch(learn)
+    for _ in range(n): t.before_batch(learn); t.before_forward(learn); t.after_batch(learn)
     return (time.perf_counter() - t0) / n * 1e6
 
 
@@ -110,7 +109,7 @@ def main():
           f"min {best['learner'] / best['hand']:.3f}x ({(best['learner'] - best['hand']) * 1e6:.1f} us/step); target <= 1.10x")
     print(f"Timing callback's own cost: median {med['+timing'] / med['learner']:.3f}x, min {best['+timing'] / best['learner']:.3f}x "
           f"({(best['+timing'] - best['learner']) * 1e6:.1f} us/step) of the default Learner")
-    print(f"Timing handlers alone (before_batch + after_batch, no model): {timing_micro():.2f} us/batch")
+    print(f"Timing handlers alone (before_batch + before_forward + after_batch, no model): {timing_micro():.2f} us/batch")
     print("whole fit = fit wall time / steps, including validation (both) and the Learner callbacks' epoch-end work: "
           "atomic last.pt/best checkpoints with fsync, metrics.csv, and the summary plot (first epoch, then at most every 30 s, and at the end)")
 

@@ -312,7 +312,7 @@ def as_tuple(value, # an int/float, or a sequence of length `n`
     if len(t) != n: raise ValueError(f"{name}={value!r} has {len(t)} entries, expected {n} (one per spatial axis)")
     return t
 
-# %% ../nbs/00_core.ipynb #c5388d4b
+# %% ../nbs/00_core.ipynb #868dcd6d
 def nbytes_of(v) -> int:
     "Bytes held by the tensors and arrays in `v` (also inside lists, tuples and dicts); 0 for anything else."
     if torch.is_tensor(v): return v.numel() * v.element_size()

@@ -119,7 +119,7 @@ def psnr(pred, # prediction, any shape
     mse = float(((p - t) ** 2).mean())
     return math.inf if mse == 0 else 10 * math.log10(r * r / mse)
 
-# %% ../nbs/05_metrics.ipynb #f456b8b5
+# %% ../nbs/05_metrics.ipynb #6a1dc9c0
 def _gaussian_kernel1d(sigma, truncate):
     r = int(truncate * sigma + 0.5)                 # scipy.ndimage's radius
     x = np.arange(-r, r + 1, dtype=np.float64)
@@ -515,7 +515,55 @@ class MetricTracker:
 
     def reset(self):
         "Forget all values."
-        self.values, self.weights = {}, {}
+        self.values, self.weights, self._pending, self._names = {}, {}, {}, {}
+
+    def add(self,
+            name: str, # the metric's name
+            value, # a number, or a scalar tensor (kept where it is until a statistic is asked for)
+            weight: float = 1.0, # weight of this value (e.g. the batch size for a batch mean)
+           ) -> None:
+        "Record one value without reading it back: tensors are read in one go later, so a GPU is not synchronised per batch."
+        if not weight > 0: raise ValueError(f"weight={weight!r} must be > 0")
+        self._names[name] = None
+        if torch.is_tensor(value):
+            p = self._pending.setdefault(name, ([], []))
+            p[0].append(value.detach().reshape(())); p[1].append(float(weight))
+            if len(p[0]) >= 1024: self._flush(name)
+        else:
+            if name in self._pending: self._flush(name)
+            self.values.setdefault(name, []).append(_to_float(value, name)); self.weights.setdefault(name, []).append(float(weight))
+
+    def _flush(self, name=None):
+        for k in ([name] if name is not None else list(self._pending)):
+            vals, ws = self._pending.pop(k)
+            self.values.setdefault(k, []).extend(torch.stack(vals).float().tolist()); self.weights.setdefault(k, []).extend(ws)
+
+    def total(self,
+              name: str, # the metric's name
+              skip_nonfinite: bool = True, # leave non-finite values out (else a `nan`/`inf` makes the sum non-finite)
+             ) -> tuple[float, float]:
+        "`(sum of weight * value, sum of weights)` of `name`: what an all-reduce across processes adds up."
+        if name in self._pending: self._flush(name)
+        if name not in self.values: raise KeyError(f"no values recorded for metric {name!r}; recorded: {sorted(self.values)}")
+        v, w = np.asarray(self.values[name]), np.asarray(self.weights[name])
+        if skip_nonfinite: ok = np.isfinite(v); v, w = v[ok], w[ok]
+        return float((v * w).sum()) if v.size else 0.0, float(w.sum())
+
+    def names(self) -> list[str]:
+        "The recorded metrics' names, in the order they first appeared."
+        return list(self._names)
+
+    def state_dict(self) -> dict:
+        "Every recorded value and weight, as plain lists (for checkpoints read with `weights_only=True`)."
+        self._flush()
+        return {'values': {k: list(v) for k, v in self.values.items()}, 'weights': {k: list(v) for k, v in self.weights.items()}}
+
+    def load_state_dict(self, state: dict): # what `state_dict` returned
+        "Replace the recorded values with `state`'s."
+        self.reset()
+        self.values = {k: [float(x) for x in v] for k, v in state['values'].items()}
+        self.weights = {k: [float(x) for x in v] for k, v in state['weights'].items()}
+        self._names = dict.fromkeys(self.values)
 
     def update(self,
                values: Mapping[str, Any] | None = None, # `{name: number or dict of numbers}`
@@ -529,8 +577,7 @@ class MetricTracker:
             if isinstance(v, Mapping):
                 for kk, vv in v.items(): row[f'{k}_{kk}'] = _to_float(vv, f'{k}_{kk}')
             else: row[k] = _to_float(v, k)
-        for k, v in row.items():
-            self.values.setdefault(k, []).append(v); self.weights.setdefault(k, []).append(float(weight))
+        for k, v in row.items(): self.add(k, v, float(weight))
         return row
 
     def __call__(self,
@@ -551,6 +598,7 @@ class MetricTracker:
         return [self(p, t) for p, t in zip(preds, targets)]
 
     def _stats(self, k):
+        if k in self._pending: self._flush(k)
         if k not in self.values: raise KeyError(f"no values recorded for metric {k!r}; recorded: {sorted(self.values)}")
         v, w = np.asarray(self.values[k]), np.asarray(self.weights[k])
         ok = np.isfinite(v)
@@ -559,9 +607,13 @@ class MetricTracker:
         std = float(np.sqrt(np.average((v[ok] - mean) ** 2, weights=w[ok])))
         return {'mean': mean, 'std': std, 'n': int(v.size), 'n_nonfinite': int((~ok).sum())}
 
-    def mean(self, name: str) -> float:
+    def mean(self, name: str, # the metric's name
+             skip_nonfinite: bool = True, # leave non-finite values out (else any `nan`/`inf` makes the mean non-finite)
+            ) -> float:
         "Weighted mean of the finite values of `name` (`nan` if it has none)."
-        return self._stats(name)['mean']
+        if skip_nonfinite: return self._stats(name)['mean']
+        s, w = self.total(name, skip_nonfinite=False)
+        return s / w
 
     def std(self, name: str) -> float:
         "Weighted population standard deviation of the finite values of `name`."
@@ -569,6 +621,7 @@ class MetricTracker:
 
     def summary(self) -> dict[str, dict[str, float]]:
         "`{name: {'mean', 'std', 'n', 'n_nonfinite'}}` for every recorded metric."
+        self._flush()
         return {k: self._stats(k) for k in self.values}
 
     def to_dict(self) -> dict[str, float]:
@@ -579,7 +632,9 @@ class MetricTracker:
             if s['n_nonfinite']: out[f'{k}_n_nonfinite'] = float(s['n_nonfinite'])
         return out
 
-    def __len__(self): return max((len(v) for v in self.values.values()), default=0)
+    def __len__(self):
+        self._flush()
+        return max((len(v) for v in self.values.values()), default=0)
 
     def __repr__(self):
         parts = [f"{k}={s['mean']:.4g}±{s['std']:.3g}" + (f" ({s['n_nonfinite']} non-finite)" if s['n_nonfinite'] else '')

@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib
+import importlib.util
 import io
+import itertools
 import json
+import logging
 import math
 import os
 import platform
@@ -31,18 +34,21 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler, Sampler, SequentialSampler
 
 import medlab
-from .core import (CheckpointError, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
+from .core import (check_int, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
                          get_device, get_rng_state, safe_load, seed_everything, set_rng_state)
 from .data import to_device  # nested batches, non-blocking when pinned
-from .distributed import (get_local_rank, get_rank, get_world_size, init_distributed, is_main_process, reduce_mean,
+from .distributed import (get_local_rank, get_rank, get_world_size, init_distributed, is_distributed, is_main_process,
                                 set_sampler_epoch, unwrap_model, wrap_ddp)
+from .metrics import MetricTracker
+
 
 # %% auto #0
-__all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
+__all__ = ['EVENTS', 'SCHEDULERS', 'log', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
            'CancelStepException', 'Callback', 'EpochSampler', 'resumable_loader', 'make_scheduler', 'Learner',
-           'resolve_checkpoint', 'load_state_strict', 'load_model', 'AMP', 'GradAccum', 'GradClip', 'EMA', 'Scheduler',
-           'EarlyStopping', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar', 'Timing',
-           'MemoryLogger', 'mc_dropout', 'mc_predict']
+           'prepare_run_dir', 'write_run_config', 'resolve_checkpoint', 'load_state_strict', 'load_model',
+           'learner_state', 'load_learner_state', 'state_dict', 'load_state_dict', 'fit', 'validate', 'AMP',
+           'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler', 'EarlyStopping', 'Timing', 'MemoryLogger',
+           'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar', 'mc_dropout', 'mc_predict']
 
 # %% ../nbs/08_train.ipynb #bee89faa
 class CancelFitException(Exception):
@@ -66,10 +72,15 @@ def _jsonable(v):
 class Callback:
     "Base class: define any of the `EVENTS` as methods taking the learner; state that must survive a resume goes in `state_dict`."
     order: int = 0      # callbacks run in increasing order
-    unique: bool = False  # at most one callback of this class per Learner
+    unique: bool | str = False  # True: at most one callback of this class per Learner; a string: at most one of that group
+    unique_hint: str = ''  # added to the error when a second one is given
     ckpt_key: str | None = None  # top-level checkpoint key for its state (else under 'callbacks')
     @property
     def name(self) -> str: return type(self).__name__
+    @property
+    def group(self):
+        "What at most one callback per Learner may be: its `unique` group name, its class, or `None` (any number)."
+        return self.unique if isinstance(self.unique, str) else (type(self) if self.unique else None)
     def state_dict(self) -> dict:
         "State to store in checkpoints (tensors and plain containers only)."
         return {}
@@ -80,6 +91,7 @@ class Callback:
         return {k: v for k, v in vars(self).items() if not k.startswith('_') and _jsonable(v)}
     def __repr__(self):
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+
 
 # %% ../nbs/08_train.ipynb #753b67b7
 def _mix_seed(*xs: int) -> int:
@@ -95,9 +107,9 @@ class EpochSampler(Sampler):
                  num_replicas: int | None = None, # DDP world size (`None`: from `medlab.distributed`)
                  rank: int | None = None, # this process's rank (`None`: from `medlab.distributed`)
                  drop_last: bool = False, # drop the tail instead of padding so every rank gets as many samples
+                 endless: bool = False, # never run dry: an epoch's order is one permutation after another (for `steps_per_epoch`)
                 ):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n={n!r} must be a positive integer")
-        self.n, self.shuffle, self.seed, self.drop_last = int(n), bool(shuffle), int(seed), bool(drop_last)
+        self.n, self.shuffle, self.seed, self.drop_last, self.endless = check_int(n, 'n', 1), bool(shuffle), int(seed), bool(drop_last), bool(endless)
         self.num_replicas = get_world_size() if num_replicas is None else int(num_replicas)
         self.rank = get_rank() if rank is None else int(rank)
         if not 0 <= self.rank < self.num_replicas: raise ValueError(f"rank={self.rank} must lie in [0, num_replicas={self.num_replicas})")
@@ -106,24 +118,36 @@ class EpochSampler(Sampler):
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
     def set_start(self, start: int):
         "Skip the first `start` samples of this rank's share of the current epoch."
-        if not 0 <= start <= self.per_rank: raise ValueError(f"start={start} must lie in [0, {self.per_rank}]")
+        if not 0 <= start <= (math.inf if self.endless else self.per_rank):
+            raise ValueError(f"start={start} must lie in [0, {self.per_rank}]")
         self.start = int(start)
 
     @property
     def per_rank(self) -> int:
+        "Samples per rank in one pass over the data."
         return self.n // self.num_replicas if self.drop_last else math.ceil(self.n / self.num_replicas)
 
+    def _perm(self, e, k=0):
+        if not self.shuffle: return list(range(self.n))
+        s = _mix_seed(self.seed, e) if k == 0 else _mix_seed(self.seed, e, k)
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(s)).tolist()
+
     def indices(self, epoch: int | None = None) -> list[int]:
-        "This rank's full index order for `epoch` (default: the current one)."
-        e = self.epoch if epoch is None else epoch
-        if self.shuffle: idx = torch.randperm(self.n, generator=torch.Generator().manual_seed(_mix_seed(self.seed, e))).tolist()
-        else: idx = list(range(self.n))
+        "This rank's index order for one pass of `epoch` (default: the current one)."
+        idx = self._perm(self.epoch if epoch is None else epoch)
         total = self.per_rank * self.num_replicas
         if total > len(idx): idx += (idx * math.ceil(total / len(idx)))[:total - len(idx)]
         return idx[:total][self.rank::self.num_replicas]
 
-    def __iter__(self): return iter(self.indices()[self.start:])
-    def __len__(self): return self.per_rank - self.start
+    def __iter__(self):
+        if not self.endless: return iter(self.indices()[self.start:])
+        stream = itertools.chain.from_iterable(self._perm(self.epoch, k) for k in itertools.count())
+        return itertools.islice(stream, self.rank + self.start * self.num_replicas, None, self.num_replicas)
+
+    def __len__(self):
+        if self.endless: raise TypeError("an endless EpochSampler has no length (the Learner's steps_per_epoch sets the epoch)")
+        return self.per_rank - self.start
+
 
 # %% ../nbs/08_train.ipynb #9ca8c361
 _LOADER_KEYS = ('batch_size', 'num_workers', 'collate_fn', 'pin_memory', 'drop_last', 'timeout', 'worker_init_fn',
@@ -131,22 +155,24 @@ _LOADER_KEYS = ('batch_size', 'num_workers', 'collate_fn', 'pin_memory', 'drop_l
 
 def resumable_loader(dl, # a `DataLoader` (anything else is returned unchanged)
                      seed: int = 0, # base seed of the per-epoch permutations
+                     endless: bool = False, # an `EpochSampler` that never runs dry (see above)
                     ) -> tuple[Any, EpochSampler | None]:
     "`(loader, sampler)`: `dl` rebuilt around an `EpochSampler`, or `(dl, None)` when its sampler cannot be replaced."
     if not isinstance(dl, DataLoader) or isinstance(dl.dataset, IterableDataset) or dl.batch_size is None: return dl, None
     s = dl.sampler
-    if isinstance(s, EpochSampler): return dl, s
-    if isinstance(s, DistributedSampler):
-        new = EpochSampler(len(dl.dataset), shuffle=s.shuffle, seed=seed, num_replicas=s.num_replicas, rank=s.rank, drop_last=s.drop_last)
+    if isinstance(s, EpochSampler) and s.endless == endless: return dl, s
+    if isinstance(s, (DistributedSampler, EpochSampler)):
+        new = EpochSampler(len(dl.dataset), shuffle=s.shuffle, seed=seed, num_replicas=s.num_replicas, rank=s.rank, drop_last=s.drop_last, endless=endless)
     elif type(s) in (RandomSampler, SequentialSampler):
         if isinstance(s, RandomSampler) and (s.replacement or s._num_samples is not None): return dl, None
-        new = EpochSampler(len(dl.dataset), shuffle=isinstance(s, RandomSampler), seed=seed)
+        new = EpochSampler(len(dl.dataset), shuffle=isinstance(s, RandomSampler), seed=seed, endless=endless)
     else: return dl, None
     kw = {k: getattr(dl, k) for k in _LOADER_KEYS if hasattr(dl, k)}
     if dl.num_workers > 0: kw['prefetch_factor'] = dl.prefetch_factor
     else: kw.pop('persistent_workers', None)
     loader = DataLoader(dl.dataset, sampler=new, generator=torch.Generator().manual_seed(_mix_seed(seed, 0, 1)), **kw)
     return loader, new
+
 
 # %% ../nbs/08_train.ipynb #54f275a5
 SCHEDULERS = ('cosine', 'linear', 'constant', 'step', 'onecycle', 'plateau')
@@ -176,8 +202,7 @@ def make_scheduler(opt: torch.optim.Optimizer, # the optimizer whose learning ra
                   ) -> tuple[Any, str]:
     "`(scheduler, interval)` where interval is `'step'` (step after each optimizer step) or `'epoch'`."
     from torch.optim import lr_scheduler as L
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps={warmup_steps!r} must be a non-negative integer")
+    check_int(warmup_steps, 'warmup_steps', 0)
     if callable(name):
         if interval not in ('step', 'epoch'): raise ValueError(f"interval={interval!r} must be 'step' or 'epoch' for a scheduler factory")
         return name(opt), interval
@@ -223,27 +248,53 @@ def _batch_size(x):
     if isinstance(x, Mapping) and x: return _batch_size(next(iter(x.values())))
     return 1
 
-def _git_commit(cwd=None):
-    try:
-        r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
-        return (r.stdout.strip() or None) if r.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError): return None
+def _check_keys(keys, arg):
+    ok = keys is None or isinstance(keys, str) or (isinstance(keys, tuple) and keys and all(isinstance(k, str) for k in keys))
+    if not ok: raise ValueError(f"{arg}={keys!r} must be a key (str), a non-empty tuple of keys, or None (the whole batch)")
+    return keys
 
-def _cuda_sync(device):
-    if device.type == 'cuda': torch.cuda.synchronize(device)
+def _pick(b, keys, arg):
+    "The values of `keys` in the mapping batch `b`, as a tuple (`(b,)` for `keys=None`)."
+    if keys is None: return (b,)
+    keys = (keys,) if isinstance(keys, str) else keys
+    for k in keys:
+        if k not in b: raise ValueError(f"the batch has no key {k!r} ({arg}={keys if len(keys) > 1 else k!r}); its keys are {sorted(map(str, b))}")
+    return tuple(b[k] for k in keys)
+
+log = logging.getLogger('medlab')
+
+class _StderrHandler(logging.StreamHandler):
+    "Writes each line to whatever `sys.stderr` is at that moment (so notebooks and redirections see it)."
+    def __init__(self): super().__init__(); self.setFormatter(logging.Formatter('%(message)s'))
+    @property
+    def stream(self):
+        import sys   # looked up at each write (also while the interpreter shuts down)
+        return sys.stderr
+    @stream.setter
+    def stream(self, value): pass
+
+def _ensure_log_handler():
+    "Make medlab's status lines visible by default: a stderr handler at INFO unless logging is already configured."
+    if not log.hasHandlers(): log.addHandler(_StderrHandler())
+    if log.level == logging.NOTSET: log.setLevel(logging.INFO)
 
 CKPT_FORMAT = 'medlab.train/1'
 
+
 # %% ../nbs/08_train.ipynb #cb05bd4c
 class _Interrupted(Exception): pass
+
+def _method(f):
+    "Attach `f` to `Learner` (the class is written over several cells, each followed by its tests)."
+    setattr(Learner, f.__name__, f); return f
 
 class Learner:
     "Model + data + loss + optimizer + callbacks: `fit(n_epochs, resume_from=None)` and `validate()`."
     def __init__(self,
                  model: nn.Module, # the network
-                 train_dl: Iterable, # training batches `(inputs, targets, *extra)`; a DataLoader gets an `EpochSampler`
+                 train_dl: Iterable, # training batches (tuples or mappings, see above); a DataLoader gets an `EpochSampler`
                  val_dl: Iterable | None, # validation batches, or `None`
-                 loss_fn: Callable, # `loss_fn(pred, targets, *extra)` -> scalar tensor, or dict of named terms
+                 loss_fn: Callable, # `loss_fn(pred, *targets)` -> scalar tensor, or dict of named terms
                  opt: str | Callable | torch.optim.Optimizer = 'adamw', # `'adamw'`, `'adam'`, `'sgd'`, `'rmsprop'`, a class/factory, or an optimizer
                  lr: float = 1e-3, # base learning rate
                  callbacks: Iterable[Callback] = (), # extra callbacks (see the table of events above)
@@ -252,73 +303,69 @@ class Learner:
                  seed: int = 0, # seeds the run (dropout, shuffling) on the first fit
                  *,
                  name: str | None = None, # run name for the automatic run directory (default: the model's class name)
-                 metrics: Mapping[str, Callable] | None = None, # validation metrics `fn(pred, targets) -> scalar`, logged as `val_<name>`
+                 metrics: Mapping[str, Callable] | None = None, # validation metrics `fn(pred, *targets) -> scalar`, logged as `val_<name>`
                  opt_kwargs: Mapping | None = None, # extra optimizer arguments (e.g. `weight_decay`)
-                 default_callbacks: bool = True, # add ProgressBar and, with a run directory, CSVLogger, Checkpoint, SummaryPlot
+                 default_callbacks: bool = True, # add ProgressBar and, with a run directory, CSVLogger, Checkpoint, SummaryPlot, TensorBoardLogger
                  config: Mapping | None = None, # anything else to record in `experiment_config.json`
                  dataset_stats: Mapping | None = None, # written to `dataset_stats.json` (with the sample and batch counts)
                  runs_root: str | os.PathLike = 'runs', # parent of automatic run directories
+                 input_key: str | tuple | None = 'image', # mapping batches: the model's input key(s); `None`: the whole mapping
+                 target_key: str | tuple | None = 'label', # mapping batches: the loss's target key(s); `None`: the whole mapping
+                 steps_per_epoch: int | None = None, # an epoch is this many batches from a loader that never runs dry (`None`: one pass)
+                 max_runtime_s: float | None = None, # stop cleanly at the first batch boundary after this many seconds of `fit`
+                 sync_batchnorm: bool = False, # under DDP, convert batch norms to `nn.SyncBatchNorm`
                 ):
         if not isinstance(model, nn.Module): raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
         if not callable(loss_fn): raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-        try: ok = math.isfinite(float(lr)) and float(lr) > 0
-        except (TypeError, ValueError): ok = False
-        if not ok: raise ValueError(f"lr={lr!r} must be a positive finite number")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-            raise ValueError(f"seed={seed!r} must be an integer in [0, 2**32)")
+        self.lr, self.seed = float(check_range(lr, 'lr', 0, None, lo_inclusive=False)), check_int(seed, 'seed', 0, 2**32 - 1)
         if train_dl is None: raise ValueError("train_dl is None; pass an iterable of (inputs, targets) batches")
         for k, m in (metrics or {}).items():
             if not callable(m): raise ValueError(f"metrics[{k!r}] must be callable, got {type(m).__name__}")
+        self.input_key, self.target_key = _check_keys(input_key, 'input_key'), _check_keys(target_key, 'target_key')
+        self.steps_per_epoch = None if steps_per_epoch is None else check_int(steps_per_epoch, 'steps_per_epoch', 1)
+        self.max_runtime_s = None if max_runtime_s is None else float(check_range(max_runtime_s, 'max_runtime_s', 0, None, lo_inclusive=False))
         # under torchrun the process group is created here (or an error is raised): a plain one-process script can
         # never silently train independent replicas; each rank then uses its own GPU (LOCAL_RANK)
         if init_distributed() and device is None and torch.cuda.is_available(): device = f'cuda:{get_local_rank()}'
-        self.device, self.seed, self.lr = get_device(device), int(seed), float(lr)
-        self.model = wrap_ddp(model.to(self.device))
+        self.device = get_device(device)
+        if sync_batchnorm and is_distributed():
+            if self.device.type != 'cuda': raise ValueError(f"sync_batchnorm=True needs CUDA devices (torch's SyncBatchNorm runs only on GPUs); this rank uses {self.device}")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = self.forward = wrap_ddp(model.to(self.device))   # callbacks may wrap `forward` (MCAverage)
         self.opt_name = opt if isinstance(opt, str) else getattr(opt, '__name__', type(opt).__name__)
         self.opt_kwargs = dict(opt_kwargs or {})
         self.opt = _make_opt(opt, self.model.parameters(), self.lr, self.opt_kwargs)
         self.loss_fn, self.metrics, self.val_dl = loss_fn, dict(metrics or {}), val_dl
-        self.train_dl, self.sampler = resumable_loader(train_dl, self.seed)
+        self.train_dl, self.sampler = resumable_loader(train_dl, self.seed, endless=self.steps_per_epoch is not None)
         self.name = name or type(unwrap_model(model)).__name__.lower()
         self.user_config, self.runs_root = dict(config or {}), Path(runs_root)
         self.dataset_stats = None if dataset_stats is None else dict(dataset_stats)
         if run_dir is True: raise ValueError("run_dir=True is ambiguous; pass a path, None (automatic) or False (no files)")
-        self._run_dir_arg = run_dir
-        self.run_dir: Path | None = None if run_dir in (None, False) else Path(run_dir)
-        self.is_main = is_main_process()
-        self.callbacks: list[Callback] = []
-        for cb in callbacks: self.add_cb(cb, _sort=False)
-        if default_callbacks: self._add_defaults()
-        self._sort_cbs()
-        self.epoch, self.step, self.iter, self.history = 0, 0, 0, []
-        self._next = (0, 0)   # (epoch, batches done in it): where the next fit starts
-        self.autocast, self.scaler, self.accum_steps = contextlib.nullcontext, None, 1
-        self.training, self.grads_pending, self.sync_now, self.interrupted = False, False, False, False
-        self.stop_reason, self.log_row, self._fitted, self._stop_requested = None, {}, False, False
-        self._reset_acc()
+        self.run_dir_arg, self.run_dir = run_dir, None if run_dir in (None, False) else Path(run_dir)
+        self.is_main, self.callbacks = is_main_process(), []; self._sort_cbs()
+        for cb in callbacks: self.add_cb(cb)
+        if default_callbacks:
+            have = {type(c) for c in self.callbacks}
+            for c in _default_callbacks(self):
+                if c not in have: self.add_cb(c)
+        self.epoch, self.step, self.iter, self.history, self.position = 0, 0, 0, [], (0, 0)  # position: (epoch, batches done in it)
+        self.autocast, self.scaler, self.accum_steps, self.n_batches = contextlib.nullcontext, None, 1, self.batches_per_epoch
+        self.training = self.grads_pending = self.interrupted = self.fitted = False
+        self.stop_reason, self.stop_requested, self.log_row, self.tracker = None, None, {}, MetricTracker()
+        _ensure_log_handler()
 
-    # ---- callbacks ----
-    def add_cb(self, cb: Callback, _sort=True):
+    def add_cb(self, cb: Callback) -> Callback:
         "Add a callback (a class is instantiated with no arguments)."
         if isinstance(cb, type) and issubclass(cb, Callback): cb = cb()
         if not isinstance(cb, Callback): raise ValueError(f"callbacks must be Callback instances, got {type(cb).__name__}")
-        clash = [c for c in self.callbacks if c.unique and type(c) is type(cb)] or \
-                [c for c in self.callbacks if isinstance(c, Scheduler) and isinstance(cb, Scheduler)]
-        if clash: raise ValueError(f"two {cb.name} callbacks given ({clash[0]!r} and {cb!r}); only one is allowed"
-                                   + (" (warm-up is an option of Scheduler)" if isinstance(cb, Scheduler) else ''))
-        self.callbacks.append(cb)
-        if _sort: self._sort_cbs()
+        clash = [c for c in self.callbacks if cb.group is not None and c.group == cb.group]
+        if clash: raise ValueError(f"two {cb.name} callbacks given ({clash[0]!r} and {cb!r}); only one is allowed{cb.unique_hint}")
+        self.callbacks.append(cb); self._sort_cbs()
         return cb
 
     def remove_cb(self, cb: Callback):
         "Remove a callback."
         self.callbacks.remove(cb); self._sort_cbs()
-
-    def _add_defaults(self):
-        have = {type(c) for c in self.callbacks}
-        defaults = [ProgressBar] + ([CSVLogger, Checkpoint, SummaryPlot] if self._run_dir_arg is not False else [])
-        for c in defaults:
-            if c not in have: self.callbacks.append(c())
 
     def _sort_cbs(self):
         self.callbacks.sort(key=lambda c: c.order)
@@ -331,315 +378,86 @@ class Learner:
         "The first callback of class `cls` (or with that class name), or `None`."
         return next((c for c in self.callbacks if (c.name == cls if isinstance(cls, str) else isinstance(c, cls))), None)
 
-    # ---- the loop ----
-    def fit(self,
-            n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
-            resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
-           ) -> 'Learner':
-        "Train to `n_epochs` epochs, optionally resuming exactly from a checkpoint; returns the learner."
-        ckpt = self._prepare_fit(n_epochs, resume_from)
-        try:
-            try:
-                with self._sigint_guard():
-                    self('before_fit')
-                    if ckpt is not None:
-                        self.load_state_dict(ckpt, source=self.resumed_from)
-                        if self._next[0] >= self.n_epochs:
-                            warnings.warn(f"checkpoint {str(self.resumed_from)!r} already completed {self._next[0]} epoch(s) "
-                                          f">= n_epochs={self.n_epochs}; nothing to train")
-                    self._write_config()
-                    for self.epoch in range(self._next[0], self.n_epochs):
-                        try:
-                            self._begin_epoch()
-                            self('before_epoch')
-                            for self.iter, self.batch in self.dl_iter:
-                                self._one_batch()
-                                if self._stop_requested and not self.grads_pending: raise _Interrupted()
-                            self._end_epoch()
-                            self('after_epoch')
-                        except CancelEpochException: self._next = (self.epoch + 1, 0)
-                        if self._stop_requested: raise _Interrupted()
-            except CancelFitException: pass
-            self('after_fit')
-        except (_Interrupted, KeyboardInterrupt) as e: self._interrupt(exact=isinstance(e, _Interrupted))
-        finally: self('cleanup_fit')
-        return self
+    def split_batch(self, b) -> tuple[tuple, tuple, tuple]:
+        "`(model inputs, loss arguments, metric arguments)` of a batch: a tuple `(inputs, targets, *extra)` or a mapping."
+        if isinstance(b, Mapping):
+            ys = _pick(b, self.target_key, 'target_key')
+            return _pick(b, self.input_key, 'input_key'), ys, ys
+        if isinstance(b, (list, tuple)) and len(b) >= 2: return (b[0],), tuple(b[1:]), (b[1],)
+        raise ValueError(f"batches must be (inputs, targets, *extra) tuples or lists, or mappings (see input_key/target_key), got "
+                         f"{type(b).__name__}" + (f" of length {len(b)}" if isinstance(b, (list, tuple)) else ''))
 
-    def _one_batch(self):
-        try:
-            self('before_batch')
-            self.t_h2d0 = time.perf_counter()
-            if self.sync_now: _cuda_sync(self.device); self.t_h2d0 = time.perf_counter()
-            self.xb, self.yb, self.extra = self._split(to_device(self.batch, self.device, self.device.type == 'cuda'))
-            if self.sync_now: _cuda_sync(self.device)
-            self.t_h2d1 = time.perf_counter()
-            self('before_forward')
-            with self.autocast():
-                self.pred = self.model(self.xb)
-                self.loss, self.terms = self._loss(self.pred, self.yb, *self.extra)
-            self.loss_bw = self.loss
-            self('after_loss')
-            if self.training:
-                self.loss_bw.backward(); self.grads_pending = True
-                try:
-                    self('after_backward')
-                    if self.scaler is not None: self.scaler.step(self.opt); self.scaler.update()
-                    else: self.opt.step()
-                    self.opt.zero_grad(set_to_none=True)
-                    self.step, self.grads_pending = self.step + 1, False
-                    self('after_step')
-                except CancelStepException: pass
-            self._accumulate()
-        except CancelBatchException: pass
-        if self.sync_now: _cuda_sync(self.device)
-        self.t_compute = time.perf_counter()
-        if self.training: self._next = (self.epoch, self.iter + 1)
-        self('after_batch')
-
-    @torch.no_grad()
-    def validate(self, dl: Iterable | None = None, # batches to evaluate (default: `val_dl`)
-                ) -> dict[str, float]:
-        "Mean loss terms and metrics over `dl`, as `{'val_loss': ..., 'val_<term>': ..., 'val_<metric>': ...}`."
-        dl = self.val_dl if dl is None else dl
-        if dl is None: raise ValueError("no validation data: val_dl is None and no dl was passed to validate()")
-        was_training, saved = self.model.training, (self._acc, self._accw, self._n, self._kn, self.training)
-        self.model.eval(); self.training = False; self._reset_acc()
-        self.dl_iter = self._timed(enumerate(dl))
-        try:
-            self('before_validate')
-            for self.iter, self.batch in self.dl_iter: self._one_batch()
-            if self._n == 0: raise ValueError("validation data yielded no batches")
-            return self._means('val_')
-        finally:
-            self('after_validate')
-            self.model.train(was_training)
-            self._acc, self._accw, self._n, self._kn, self.training = saved
-
-    # ---- pieces of the loop ----
-    def _split(self, b):
-        if isinstance(b, (list, tuple)) and len(b) >= 2: return b[0], b[1], tuple(b[2:])
-        raise ValueError(f"batches must be (inputs, targets, *extra) tuples or lists, got {type(b).__name__}"
-                         + (f" of length {len(b)}" if isinstance(b, (list, tuple)) else ''))
-
-    def _loss(self, pred, *args):
-        out = self.loss_fn(pred, *args)
-        if isinstance(out, Mapping):
-            if not out: raise ValueError("loss_fn returned an empty dict")
-            terms = dict(out)
-            total = terms.pop('loss') if 'loss' in terms else sum(terms.values())
-        else: total, terms = out, {}
-        if not torch.is_tensor(total) or total.numel() != 1:
-            raise ValueError(f"loss_fn must return a scalar tensor or a dict of scalar tensors, got "
-                             f"{type(total).__name__}{' of shape ' + str(tuple(total.shape)) if torch.is_tensor(total) else ''}")
-        return total.reshape(()), terms
-
-    def _reset_acc(self): self._acc, self._accw, self._n, self._kn = {}, {}, 0, {}   # values, weights, samples, samples per key
-
-    def _accumulate(self):
-        bs = _batch_size(self.xb)
-        vals = {'loss': self.loss, **self.terms}
-        if not self.training:
-            for k, f in self.metrics.items(): vals[k] = f(self.pred, self.yb)
-        for k, v in vals.items():
-            v = v.detach().float().reshape(()) if torch.is_tensor(v) else torch.tensor(float(v), device=self.device)
-            self._acc.setdefault(k, []).append(v)
-            self._accw.setdefault(k, []).append(bs); self._kn[k] = self._kn.get(k, 0) + bs   # a term may skip batches
-        self._n += bs
-        if len(self._accw['loss']) >= 1024: self._compact()
-
-    def _sums(self):
-        out = {}
-        for k, v in self._acc.items():
-            t = torch.stack(v)
-            out[k] = (t * torch.tensor(self._accw[k], dtype=t.dtype, device=t.device)).sum()
-        return out
-
-    def _compact(self):
-        s = self._sums(); self._acc = {k: [v] for k, v in s.items()}; self._accw = {k: [1.0] for k in s}
-
-    def _means(self, prefix):
-        return {prefix + k: float(reduce_mean(float(v) / max(self._kn.get(k, 0), 1))) for k, v in self._sums().items()}
-
-    def _timed(self, it):
-        it = iter(it)
-        while True:
-            self.t_fetch = time.perf_counter()
-            try: item = next(it)
-            except StopIteration: return
-            self.t_got = time.perf_counter()
-            yield item
-
-    def _begin_epoch(self):
-        self.model.train(); self.training = True
-        skip = self._next[1] if self._next[0] == self.epoch else 0
-        if skip == 0: self._reset_acc()
+    @property
+    def batches_per_epoch(self) -> int | None:
+        "Training batches per epoch: `steps_per_epoch`, else the loader's length for this rank (`None` when unknown)."
+        if self.steps_per_epoch: return self.steps_per_epoch
         if self.sampler is not None:
-            self.sampler.set_epoch(self.epoch); self.sampler.set_start(0)
-            self.n_batches = self._len(self.train_dl)   # the whole epoch's count, before skipping
-            self.sampler.set_start(min(skip * self.train_dl.batch_size, self.sampler.per_rank))
-            if isinstance(self.train_dl, DataLoader) and self.train_dl.generator is not None:
-                self.train_dl.generator.manual_seed(_mix_seed(self.seed, self.epoch, 1))
-            it = enumerate(self.train_dl, start=skip)
-        else:  # a loader we could not rebuild: skip the done batches by iterating past them
-            self.n_batches = self._len(self.train_dl)
-            set_sampler_epoch(self.train_dl, self.epoch)
-            it = enumerate(self.train_dl)
-            for _ in range(skip): next(it, None)
-        self.dl_iter = self._timed(it)
-        self.t_epoch = time.perf_counter()
-
-    @staticmethod
-    def _len(dl):
-        try: return len(dl)
+            n, bs = self.sampler.per_rank, self.train_dl.batch_size
+            return n // bs if self.train_dl.drop_last else math.ceil(n / bs)
+        try: return len(self.train_dl)
         except TypeError: return None
 
-    def _end_epoch(self):
-        t_train = time.perf_counter() - self.t_epoch
-        if self._n == 0 and self.n_batches: raise RuntimeError("training data yielded no batches this epoch")
-        row = {'epoch': self.epoch, 'step': self.step}
-        for i, g in enumerate(self.opt.param_groups): row['lr' if i == 0 else f'lr_{i}'] = g['lr']
-        row.update(self._means('train_'))
-        self._next = (self.epoch + 1, 0)
-        if self.val_dl is not None:
-            t0 = time.perf_counter(); row.update(self.validate()); row['time_val_s'] = time.perf_counter() - t0
-        row['time_train_s'] = t_train
-        row['time_epoch_s'] = time.perf_counter() - self.t_epoch
-        self.log_row = row; self.history.append(row)
+    xb = property(lambda self: self.xs[0] if len(self.xs) == 1 else self.xs, doc="The model's input (a tuple for several input keys).")
+    yb = property(lambda self: self.ys[0], doc="The first target.")
+    extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
-    # ---- set-up, interrupts ----
-    def _prepare_fit(self, n_epochs, resume_from):
-        if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
-            raise ValueError(f"n_epochs={n_epochs!r} must be a positive integer")
-        self.n_epochs, self.interrupted, self.stop_reason, self._stop_requested = int(n_epochs), False, None, False
-        ckpt, self.resumed_from = None, None
-        if resume_from is not None:
-            path = resolve_checkpoint(resume_from)
-            ckpt = safe_load(path)
-            if not isinstance(ckpt, dict) or ckpt.get('format') != CKPT_FORMAT:
-                raise CheckpointError(f"{str(path)!r} is not a medlab training checkpoint (no format={CKPT_FORMAT!r}); "
-                                      "use load_model() for plain weights")
-            self.resumed_from = path
-            if self._run_dir_arg is None and path.parent.name == 'checkpoints': self.run_dir = path.parent.parent
-        if self._run_dir_arg is not False and self.run_dir is None:
-            stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-            rd, k = self.runs_root / f"{self.name}-{stamp}", 1
-            while rd.exists(): rd, k = self.runs_root / f"{self.name}-{stamp}-{k}", k + 1
-            self.run_dir = rd
-        if self.run_dir is not None and self.is_main:
-            if ckpt is None and not self._fitted and (self.run_dir / 'checkpoints' / 'last.pt').exists():
-                warnings.warn(f"run_dir {str(self.run_dir)!r} already holds a run; starting afresh overwrites its last.pt and metrics "
-                              f"(pass resume_from={str(self.run_dir)!r} to continue it instead)")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        if ckpt is None and not self._fitted: seed_everything(self.seed)
-        self._fitted = True
-        return ckpt
 
-    @contextlib.contextmanager
-    def _sigint_guard(self):
-        "First Ctrl-C: finish the batch (and any pending accumulation), write last.pt, stop. Second: stop at once."
-        if threading.current_thread() is not threading.main_thread(): yield; return
-        def handler(signum, frame):
-            if self._stop_requested: raise KeyboardInterrupt
-            self._stop_requested = True
-            if self.is_main: print("\nCtrl-C: finishing the current batch, then saving and stopping (Ctrl-C again to abort now)", file=sys.stderr)
-        try: prev = signal.signal(signal.SIGINT, handler)
-        except (ValueError, OSError): yield; return
-        try: yield
-        finally: signal.signal(signal.SIGINT, prev)
+# %% ../nbs/08_train.ipynb #71387519
+def _git_commit(cwd=None):
+    try:
+        r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
+        return (r.stdout.strip() or None) if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError): return None
 
-    def _interrupt(self, exact):
-        self.interrupted, self.interrupt_exact = True, exact
-        self.stop_reason = 'interrupted (Ctrl-C)'
-        if self.grads_pending: self.opt.zero_grad(set_to_none=True); self.grads_pending = False
-        self('on_interrupt')
-        self('after_fit')
-        if self.is_main:
-            e, b = self._next
-            print(f"training interrupted at epoch {e}, batch {b}" + (f"; resume with fit(n, resume_from={str(self.run_dir)!r})" if self.run_dir else ''),
-                  file=sys.stderr)
+def _len(dl):
+    try: return len(dl)
+    except TypeError: return None
 
-    # ---- state ----
-    def state_dict(self) -> dict:
-        "Everything needed to resume exactly: model, optimizer, scaler, callback states, position, history, RNG states."
-        sd = {'format': CKPT_FORMAT, 'model': unwrap_model(self.model).state_dict(), 'optimizer': self.opt.state_dict(),
-              'scaler': self.scaler.state_dict() if self.scaler is not None else None, 'scheduler': None, 'ema': None,
-              'epoch': self._next[0], 'batch': self._next[1], 'step': self.step,
-              'sampler': {'seed': self.seed, 'epoch': self._next[0], 'batches_done': self._next[1],
-                          'n_samples': self.sampler.n if self.sampler is not None else None},
-              'acc': {'sums': self._sums() if self._next[1] else {}, 'n': self._n if self._next[1] else 0,
-                      'kn': dict(self._kn) if self._next[1] else {}},
-              'history': [dict(r) for r in self.history], 'rng': get_rng_state(), 'callbacks': {},
-              'meta': {'model_class': _class_path(unwrap_model(self.model)), 'seed': self.seed, 'lr': self.lr, 'opt': str(self.opt_name), 'n_epochs': self.n_epochs if hasattr(self, 'n_epochs') else None,
-                       'torch': str(torch.__version__), 'medlab': str(medlab.__version__), 'saved_at': datetime.now().isoformat(timespec='seconds'),
-                       'exact': not self.interrupted or getattr(self, 'interrupt_exact', True), 'world_size': get_world_size()}}
-        for c in self.callbacks:
-            st = c.state_dict()
-            if c.ckpt_key: sd[c.ckpt_key] = st
-            elif st: sd['callbacks'][c.name] = st
-        return sd
+def prepare_run_dir(learn: Learner, # the learner about to fit
+                    resumed_from: Path | None = None, # the checkpoint the fit resumes from, if any
+                   ) -> Path | None:
+    "Choose (and on rank 0 create) `learn.run_dir`: the given one, the resumed run's, or `runs_root/<name>-<time>`."
+    if learn.run_dir_arg is None and resumed_from is not None and resumed_from.parent.name == 'checkpoints':
+        learn.run_dir = resumed_from.parent.parent
+    if learn.run_dir_arg is not False and learn.run_dir is None:
+        stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
+        rd, k = learn.runs_root / f"{learn.name}-{stamp}", 1
+        while rd.exists(): rd, k = learn.runs_root / f"{learn.name}-{stamp}-{k}", k + 1
+        learn.run_dir = rd
+    if learn.run_dir is not None and learn.is_main:
+        if resumed_from is None and not learn.fitted and (learn.run_dir / 'checkpoints' / 'last.pt').exists():
+            warnings.warn(f"run_dir {str(learn.run_dir)!r} already holds a run; starting afresh overwrites its last.pt and metrics "
+                          f"(pass resume_from={str(learn.run_dir)!r} to continue it instead)")
+        learn.run_dir.mkdir(parents=True, exist_ok=True)
+    return learn.run_dir
 
-    def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoint` / `state_dict()`
-                        source: str | os.PathLike | None = None, # where it came from (for error messages)
-                       ) -> None:
-        "Restore model, optimizer, scaler, callbacks, position, history and RNG states from a checkpoint."
-        src = f"checkpoint {str(source)!r}" if source else 'checkpoint'
-        load_state_strict(unwrap_model(self.model), sd['model'], src)
-        try: self.opt.load_state_dict(sd['optimizer'])
-        except (ValueError, KeyError) as e: raise ValueError(f"{src}: optimizer state does not fit this optimizer ({self.opt_name}): {e}") from None
-        if (sd.get('scaler') is None) != (self.scaler is None):
-            warnings.warn(f"{src} was {'not ' if sd.get('scaler') is None else ''}written with an fp16 GradScaler but this Learner "
-                          f"{'has one' if self.scaler is not None else 'has none'}: resume will not be exact")
-        elif self.scaler is not None: self.scaler.load_state_dict(sd['scaler'])
-        keyed = {c.ckpt_key for c in self.callbacks if c.ckpt_key}
-        for k in ('scheduler', 'ema'):
-            if sd.get(k) and k not in keyed: warnings.warn(f"{src} holds {k} state but no callback of this Learner uses it")
-        names = {c.name for c in self.callbacks}
-        for n in sd.get('callbacks', {}):
-            if n not in names: warnings.warn(f"{src} holds state for callback {n!r}, which this Learner does not have")
-        for c in self.callbacks:
-            st = sd.get(c.ckpt_key) if c.ckpt_key else sd.get('callbacks', {}).get(c.name)
-            if st: c.load_state_dict(st)
-        smp = sd.get('sampler', {})
-        if self.sampler is not None and smp.get('n_samples') not in (None, self.sampler.n):
-            raise ValueError(f"{src} was written for {smp['n_samples']} training samples, but train_dl has {self.sampler.n}: "
-                             "the resumed run would not see the same batches")
-        if smp.get('seed', self.seed) != self.seed:
-            warnings.warn(f"{src} used seed={smp['seed']}; switching from seed={self.seed} so the batches match")
-            self.seed = int(smp['seed'])
-            if self.sampler is not None: self.sampler.seed = self.seed
-        self._next, self.step = (int(sd['epoch']), int(sd['batch'])), int(sd['step'])
-        self.history = [dict(r) for r in sd.get('history', [])]
-        self._reset_acc()
-        acc = sd.get('acc') or {}
-        if acc.get('n'):
-            self._acc = {k: [v.to(self.device)] for k, v in acc['sums'].items()}; self._accw = {k: [1.0] for k in acc['sums']}
-            self._n = int(acc['n']); self._kn = {k: int(acc.get('kn', {}).get(k, acc['n'])) for k in acc['sums']}
-        set_rng_state(sd['rng'])
+def write_run_config(learn: Learner, # the learner at the start of a fit
+                    ) -> None:
+    "Write `experiment_config.json` (and `dataset_stats.json` when the learner has `dataset_stats`) into the run directory (rank 0)."
+    if learn.run_dir is None or not learn.is_main: return
+    m = unwrap_model(learn.model)
+    p = learn.run_dir / 'experiment_config.json'
+    prev = json.loads(p.read_text()) if p.exists() and learn.resumed_from else {}
+    lc = {'opt': str(learn.opt_name), 'lr': learn.lr, 'opt_kwargs': {k: v for k, v in learn.opt_kwargs.items() if _jsonable(v)},
+          'loss_fn': getattr(learn.loss_fn, '__name__', type(learn.loss_fn).__name__), 'metrics': sorted(learn.metrics),
+          'model': type(m).__name__, 'n_params': sum(p.numel() for p in m.parameters()),
+          'train_batches': learn.batches_per_epoch, 'val_batches': _len(learn.val_dl) if learn.val_dl is not None else None,
+          'batch_size': getattr(learn.train_dl, 'batch_size', None), 'train_samples': _len(getattr(learn.train_dl, 'dataset', [])) or None,
+          'input_key': learn.input_key, 'target_key': learn.target_key, 'steps_per_epoch': learn.steps_per_epoch,
+          'max_runtime_s': learn.max_runtime_s}
+    cfg = {'name': learn.name, 'run_dir': str(learn.run_dir), 'created': prev.get('created', datetime.now().isoformat(timespec='seconds')),
+           'seed': learn.seed, 'n_epochs': learn.n_epochs, 'device': str(learn.device), 'world_size': get_world_size(), 'learner': lc,
+           'callbacks': [{'name': c.name, **c.config()} for c in learn.callbacks],
+           'versions': {'medlab': medlab.__version__, 'torch': torch.__version__, 'numpy': np.__version__,
+                        'python': platform.python_version(), 'platform': platform.platform()},
+           'git_commit': _git_commit(), 'resumed_from': prev.get('resumed_from', []) + ([str(learn.resumed_from)] if learn.resumed_from else []),
+           'config': learn.user_config}
+    atomic_write_json(p, cfg)
+    if learn.dataset_stats is not None:
+        counts = {'train_samples': lc['train_samples'], 'train_batches': lc['train_batches'],
+                  'val_samples': _len(getattr(learn.val_dl, 'dataset', [])) or None, 'val_batches': lc['val_batches']}
+        atomic_write_json(learn.run_dir / 'dataset_stats.json', {**counts, **learn.dataset_stats})
 
-    def _write_config(self):
-        if self.run_dir is None or not self.is_main: return
-        m = unwrap_model(self.model)
-        p = self.run_dir / 'experiment_config.json'
-        prev = json.loads(p.read_text()) if p.exists() and self.resumed_from else {}
-        cfg = {'name': self.name, 'run_dir': str(self.run_dir), 'created': prev.get('created', datetime.now().isoformat(timespec='seconds')),
-               'seed': self.seed, 'n_epochs': self.n_epochs, 'device': str(self.device), 'world_size': get_world_size(),
-               'learner': {'opt': str(self.opt_name), 'lr': self.lr, 'opt_kwargs': {k: v for k, v in self.opt_kwargs.items() if _jsonable(v)},
-                           'loss_fn': getattr(self.loss_fn, '__name__', type(self.loss_fn).__name__),
-                           'metrics': sorted(self.metrics), 'model': type(m).__name__,
-                           'n_params': sum(p.numel() for p in m.parameters()),
-                           'train_batches': self._len(self.train_dl), 'val_batches': self._len(self.val_dl) if self.val_dl is not None else None,
-                           'batch_size': getattr(self.train_dl, 'batch_size', None),
-                           'train_samples': self._len(getattr(self.train_dl, 'dataset', [])) or None},
-               'callbacks': [{'name': c.name, **c.config()} for c in self.callbacks],
-               'versions': {'medlab': medlab.__version__, 'torch': torch.__version__, 'numpy': np.__version__,
-                            'python': platform.python_version(), 'platform': platform.platform()},
-               'git_commit': _git_commit(), 'resumed_from': prev.get('resumed_from', []) + ([str(self.resumed_from)] if self.resumed_from else []),
-               'config': self.user_config}
-        atomic_write_json(p, cfg)
-        if self.dataset_stats is not None:
-            counts = {'train_samples': cfg['learner']['train_samples'], 'train_batches': cfg['learner']['train_batches'],
-                      'val_samples': self._len(getattr(self.val_dl, 'dataset', [])) or None, 'val_batches': cfg['learner']['val_batches']}
-            atomic_write_json(self.run_dir / 'dataset_stats.json', {**counts, **self.dataset_stats})
 
 # %% ../nbs/08_train.ipynb #99973788
 def resolve_checkpoint(path: str | os.PathLike, # a checkpoint file or a run directory
@@ -714,6 +532,288 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
+# %% ../nbs/08_train.ipynb #3032b32d
+def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
+
+def learner_state(learn: Learner, # the learner to save
+                 ) -> dict:
+    "Everything needed to resume exactly: model, optimizer, scaler, callback states, position, history, RNG states."
+    (e, b), m, ws = learn.position, unwrap_model(learn.model), get_world_size()
+    sd = {'format': CKPT_FORMAT, 'model': m.state_dict(), 'optimizer': learn.opt.state_dict(),
+          'scaler': learn.scaler.state_dict() if learn.scaler is not None else None, 'scheduler': None, 'ema': None,
+          'epoch': e, 'batch': b, 'step': learn.step,
+          'sampler': {'seed': learn.seed, 'epoch': e, 'batches_done': b, 'world_size': ws,
+                      'samples_done': b * learn.train_dl.batch_size * ws if learn.sampler is not None else None,
+                      'n_samples': learn.sampler.n if learn.sampler is not None else None},
+          'acc': learn.tracker.state_dict() if b else {}, 'history': [dict(r) for r in learn.history], 'rng': get_rng_state(),
+          'callbacks': {},
+          'meta': {'model_class': _class_path(m), 'seed': learn.seed, 'lr': learn.lr, 'opt': str(learn.opt_name),
+                   'n_epochs': getattr(learn, 'n_epochs', None), 'torch': str(torch.__version__), 'medlab': str(medlab.__version__),
+                   'saved_at': datetime.now().isoformat(timespec='seconds'), 'world_size': ws, 'stop_reason': learn.stop_reason,
+                   'exact': not learn.interrupted or getattr(learn, 'interrupt_exact', True)}}
+    for c in learn.callbacks:
+        st = c.state_dict()
+        if c.ckpt_key: sd[c.ckpt_key] = st
+        elif st: sd['callbacks'][c.name] = st
+    return sd
+
+def _batches_done(learn, smp, src):
+    "Batches of this world size's epoch that the checkpoint's sample count stands for."
+    done, ws = smp.get('samples_done'), get_world_size()
+    if learn.sampler is None or done is None or smp.get('world_size', ws) == ws: return int(smp.get('batches_done', 0))
+    per = learn.train_dl.batch_size * ws
+    if done % per: raise ValueError(f"{src} stopped after {done} samples of its epoch, which is not a whole number of this run's "
+                                    f"global batches ({learn.train_dl.batch_size} x {ws} processes = {per}); keep batch size x processes the same")
+    return done // per
+
+def load_learner_state(learn: Learner, # the learner to restore into
+                       sd: dict, # a checkpoint dict as written by `Checkpoint` / `learner_state`
+                       source: str | os.PathLike | None = None, # where it came from (for error messages)
+                      ) -> None:
+    "Restore model, optimizer, scaler, callbacks, position, history and RNG states from a checkpoint."
+    src = f"checkpoint {str(source)!r}" if source else 'checkpoint'
+    load_state_strict(unwrap_model(learn.model), sd['model'], src)
+    try: learn.opt.load_state_dict(sd['optimizer'])
+    except (ValueError, KeyError) as e: raise ValueError(f"{src}: optimizer state does not fit this optimizer ({learn.opt_name}): {e}") from None
+    if (sd.get('scaler') is None) != (learn.scaler is None):
+        warnings.warn(f"{src} was {'not ' if sd.get('scaler') is None else ''}written with an fp16 GradScaler but this Learner "
+                      f"{'has one' if learn.scaler is not None else 'has none'}: resume will not be exact")
+    elif learn.scaler is not None: learn.scaler.load_state_dict(sd['scaler'])
+    keyed = {c.ckpt_key for c in learn.callbacks if c.ckpt_key}
+    for k in ('scheduler', 'ema'):
+        if sd.get(k) and k not in keyed: warnings.warn(f"{src} holds {k} state but no callback of this Learner uses it")
+    names = {c.name for c in learn.callbacks}
+    for n in sd.get('callbacks', {}):
+        if n not in names: warnings.warn(f"{src} holds state for callback {n!r}, which this Learner does not have")
+    for c in learn.callbacks:
+        st = sd.get(c.ckpt_key) if c.ckpt_key else sd.get('callbacks', {}).get(c.name)
+        if st: c.load_state_dict(st)
+    smp = sd.get('sampler', {})
+    if learn.sampler is not None and smp.get('n_samples') not in (None, learn.sampler.n):
+        raise ValueError(f"{src} was written for {smp['n_samples']} training samples, but train_dl has {learn.sampler.n}: "
+                         "the resumed run would not see the same batches")
+    if smp.get('seed', learn.seed) != learn.seed:
+        warnings.warn(f"{src} used seed={smp['seed']}; switching from seed={learn.seed} so the batches match")
+        learn.seed = int(smp['seed'])
+        if learn.sampler is not None: learn.sampler.seed = learn.seed
+    learn.position, learn.step = (int(sd['epoch']), _batches_done(learn, smp, src) if sd['batch'] else 0), int(sd['step'])
+    learn.history = [dict(r) for r in sd.get('history', [])]
+    learn.tracker.reset()
+    if sd.get('acc', {}).get('values'): learn.tracker.load_state_dict(sd['acc'])
+    set_rng_state(sd['rng'])
+
+@_method
+def state_dict(self) -> dict:
+    "Everything needed to resume exactly (`learner_state(self)`)."
+    return learner_state(self)
+
+@_method
+def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoint` / `state_dict()`
+                    source: str | os.PathLike | None = None, # where it came from (for error messages)
+                   ) -> None:
+    "Restore from a checkpoint dict (`load_learner_state(self, sd, source)`)."
+    load_learner_state(self, sd, source)
+
+
+# %% ../nbs/08_train.ipynb #64632b46
+@_method
+def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
+        resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
+       ) -> Learner:
+    "Train to `n_epochs` epochs, optionally resuming exactly from a checkpoint; returns the learner."
+    ckpt = self._prepare_fit(n_epochs, resume_from)
+    try:
+        try:
+            with _sigint_guard(self):
+                self('before_fit')
+                if ckpt is not None:
+                    load_learner_state(self, ckpt, source=self.resumed_from)
+                    if self.position[0] >= self.n_epochs:
+                        warnings.warn(f"checkpoint {str(self.resumed_from)!r} already completed {self.position[0]} epoch(s) "
+                                      f">= n_epochs={self.n_epochs}; nothing to train")
+                write_run_config(self)
+                self.t_start = time.monotonic()
+                for self.epoch in range(self.position[0], self.n_epochs):
+                    try:
+                        self._begin_epoch()
+                        self('before_epoch')
+                        for self.iter, self.batch in self.dl_iter:
+                            self._one_batch()
+                            if not self.grads_pending and self._should_stop(): raise _Interrupted()
+                        self._end_epoch()
+                        self('after_epoch')
+                    except CancelEpochException: self.position = (self.epoch + 1, 0)
+                    if self._should_stop(): raise _Interrupted()
+        except CancelFitException: pass
+        self('after_fit')
+    except (_Interrupted, KeyboardInterrupt) as e: self._interrupt(exact=isinstance(e, _Interrupted))
+    finally: self('cleanup_fit')
+    return self
+
+@_method
+def _one_batch(self):
+    try:
+        self('before_batch')
+        self.xs, self.ys, self.targets = self.split_batch(to_device(self.batch, self.device, self.device.type == 'cuda'))
+        self('before_forward')
+        with self.autocast():
+            self.pred = self.forward(*self.xs)
+            self.loss, self.terms = self._loss(self.pred, *self.ys)
+        self.loss_bw = self.loss
+        self('after_loss')
+        if self.training:
+            self.loss_bw.backward(); self.grads_pending = True
+            try:
+                self('after_backward')
+                if self.scaler is not None: self.scaler.step(self.opt); self.scaler.update()
+                else: self.opt.step()
+                self.opt.zero_grad(set_to_none=True)
+                self.step, self.grads_pending = self.step + 1, False
+                self('after_step')
+            except CancelStepException: pass
+        bs = _batch_size(self.xs[0])
+        for k, v in (('loss', self.loss), *self.terms.items()): self.tracker.add(k, v, bs)   # a term may skip batches
+        if not self.training:
+            for k, f in self.metrics.items(): self.tracker.add(k, f(self.pred, *self.targets), bs)
+    except CancelBatchException: pass
+    if self.training: self.position = (self.epoch, self.iter + 1)
+    self('after_batch')
+
+@_method
+def _loss(self, pred, *args):
+    out = self.loss_fn(pred, *args)
+    if isinstance(out, Mapping):
+        if not out: raise ValueError("loss_fn returned an empty dict")
+        terms = dict(out)
+        total = terms.pop('loss') if 'loss' in terms else sum(terms.values())
+    else: total, terms = out, {}
+    if not torch.is_tensor(total) or total.numel() != 1:
+        raise ValueError(f"loss_fn must return a scalar tensor or a dict of scalar tensors, got "
+                         f"{type(total).__name__}{' of shape ' + str(tuple(total.shape)) if torch.is_tensor(total) else ''}")
+    return total.reshape(()), terms
+
+@_method
+@torch.no_grad()
+def validate(self, dl: Iterable | None = None, # batches to evaluate (default: `val_dl`)
+            ) -> dict[str, float]:
+    "Mean loss terms and metrics over `dl`, as `{'val_loss': ..., 'val_<term>': ..., 'val_<metric>': ...}`."
+    dl = self.val_dl if dl is None else dl
+    if dl is None: raise ValueError("no validation data: val_dl is None and no dl was passed to validate()")
+    saved = (self.model.training, self.tracker, self.training)
+    self.model.eval(); self.training, self.tracker, self.dl_iter = False, MetricTracker(), enumerate(dl)
+    try:
+        self('before_validate')
+        for self.iter, self.batch in self.dl_iter: self._one_batch()
+        if not len(self.tracker): raise ValueError("validation data yielded no batches")
+        return _global_means(self.tracker, 'val_')
+    finally:
+        self('after_validate')
+        self.model.train(saved[0]); self.tracker, self.training = saved[1:]
+
+def _global_means(tracker, prefix):
+    "Weighted means of every tracked value; under DDP the weighted sums and weights are added over all processes first."
+    keys = tracker.names()
+    if is_distributed():
+        allk = [None] * get_world_size(); torch.distributed.all_gather_object(allk, keys)
+        keys = list(dict.fromkeys(k for ks in allk for k in ks))
+        t = torch.tensor([tracker.total(k, skip_nonfinite=False) if k in keys_ else (0.0, 0.0) for k, keys_ in
+                          ((k, set(tracker.names())) for k in keys)], dtype=torch.float64)
+        if torch.distributed.get_backend() == 'nccl': t = t.cuda()
+        torch.distributed.all_reduce(t)
+        return {prefix + k: float(s / w) if w else math.nan for k, (s, w) in zip(keys, t.tolist())}
+    return {prefix + k: tracker.mean(k, skip_nonfinite=False) for k in keys}
+
+def _any_rank(flag: bool) -> bool:
+    "True if `flag` is true on any process (one tiny all-reduce under DDP), so every rank stops at the same batch."
+    if not is_distributed(): return flag
+    t = torch.tensor([float(flag)], device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+@_method
+def _should_stop(self) -> bool:
+    if self.max_runtime_s is not None and not self.stop_requested and time.monotonic() - self.t_start >= self.max_runtime_s:
+        self.stop_requested = f"max_runtime_s={self.max_runtime_s:g} reached"
+    if _any_rank(bool(self.stop_requested)) and not self.stop_requested: self.stop_requested = 'stopped by another process'
+    return bool(self.stop_requested)
+
+def _cycle(dl):
+    "Batches of `dl`, starting it again whenever it runs dry."
+    while True:
+        n = 0
+        for b in dl: n += 1; yield b
+        if n == 0: return
+
+@_method
+def _begin_epoch(self):
+    self.model.train(); self.training = True
+    skip = self.position[1] if self.position[0] == self.epoch else 0
+    if skip == 0: self.tracker.reset()
+    if hasattr(getattr(self.train_dl, 'dataset', None), 'set_epoch'): self.train_dl.dataset.set_epoch(self.epoch)
+    self.n_batches = self.batches_per_epoch
+    if self.sampler is not None:
+        self.sampler.set_epoch(self.epoch)
+        self.sampler.set_start(min(skip * self.train_dl.batch_size, math.inf if self.sampler.endless else self.sampler.per_rank))
+        if self.train_dl.generator is not None: self.train_dl.generator.manual_seed(_mix_seed(self.seed, self.epoch, 1))
+        it = iter(self.train_dl)
+    else:  # a loader we could not rebuild: skip the done batches by iterating past them
+        set_sampler_epoch(self.train_dl, self.epoch)
+        it = _cycle(self.train_dl) if self.steps_per_epoch else iter(self.train_dl)
+        for _ in range(skip): next(it, None)
+    if self.steps_per_epoch: it = itertools.islice(it, self.steps_per_epoch - skip)
+    self.dl_iter, self.t_epoch = enumerate(it, start=skip), time.perf_counter()
+
+@_method
+def _end_epoch(self):
+    t_train = time.perf_counter() - self.t_epoch
+    if not len(self.tracker) and self.n_batches: raise RuntimeError("training data yielded no batches this epoch")
+    row = {'epoch': self.epoch, 'step': self.step}
+    for i, g in enumerate(self.opt.param_groups): row['lr' if i == 0 else f'lr_{i}'] = g['lr']
+    row.update(_global_means(self.tracker, 'train_'))
+    self.position = (self.epoch + 1, 0)
+    if self.val_dl is not None:
+        t0 = time.perf_counter(); row.update(self.validate()); row['time_val_s'] = time.perf_counter() - t0
+    row['time_train_s'], row['time_epoch_s'] = t_train, time.perf_counter() - self.t_epoch
+    self.log_row = row; self.history.append(row)
+
+@_method
+def _prepare_fit(self, n_epochs, resume_from):
+    self.n_epochs, self.interrupted, self.stop_reason, self.stop_requested = check_int(n_epochs, 'n_epochs', 1), False, None, None
+    ckpt, self.resumed_from = None, None
+    if resume_from is not None:
+        self.resumed_from = resolve_checkpoint(resume_from)
+        ckpt = safe_load(self.resumed_from, fmt=CKPT_FORMAT, what='medlab training checkpoint', hint='use load_model() for plain weights')
+    prepare_run_dir(self, self.resumed_from)
+    if ckpt is None and not self.fitted: seed_everything(self.seed)
+    self.fitted = True
+    return ckpt
+
+@contextlib.contextmanager
+def _sigint_guard(learn):
+    "First Ctrl-C: finish the batch (and any pending accumulation), write last.pt, stop. Second: stop at once."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def handler(signum, frame):
+        if learn.stop_requested: raise KeyboardInterrupt
+        learn.stop_requested = 'interrupted (Ctrl-C)'
+        if learn.is_main: log.warning("\nCtrl-C: finishing the current batch, then saving and stopping (Ctrl-C again to abort now)")
+    try: prev = signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError): yield; return
+    try: yield
+    finally: signal.signal(signal.SIGINT, prev)
+
+@_method
+def _interrupt(self, exact):
+    self.interrupted, self.interrupt_exact = True, exact
+    self.stop_reason = self.stop_requested if exact else 'interrupted (Ctrl-C)'
+    if self.grads_pending: self.opt.zero_grad(set_to_none=True); self.grads_pending = False
+    self('on_interrupt')
+    self('after_fit')
+    if self.is_main:
+        (e, b), how = self.position, ('stopped' if self.stop_reason.startswith('max_runtime') else 'interrupted')
+        log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({self.stop_reason})" if how == 'stopped' else '')
+                    + (f"; resume with fit(n, resume_from={str(self.run_dir)!r})" if self.run_dir else ''))
+
+
 # %% ../nbs/08_train.ipynb #fe607f14
 _DTYPES = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16, 'float16': torch.float16, 'half': torch.float16}
 
@@ -737,9 +837,7 @@ class GradAccum(Callback):
     "Accumulate gradients over `n` batches before each optimizer step (under DDP, gradients sync only on the step)."
     order, unique = 10, True
     def __init__(self, n: int, # batches per optimizer step
-                ):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n={n!r} must be a positive integer")
-        self.n, self._ns = n, None
+                ): self.n, self._ns = check_int(n, 'n', 1), None
     def _boundary(self, learn):
         return (learn.iter + 1) % self.n == 0 or (learn.n_batches is not None and learn.iter + 1 >= learn.n_batches)
     def before_fit(self, learn): learn.accum_steps = self.n
@@ -770,6 +868,33 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
+# %% ../nbs/08_train.ipynb #ba22f75b
+def _repeat(x, n):
+    if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
+    if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return type(x)(_repeat(v, n) for v in x)
+    return x
+
+def _mean_of_copies(y, n):
+    if torch.is_tensor(y): return y.unflatten(0, (n, -1)).mean(0)
+    if isinstance(y, Mapping): return {k: _mean_of_copies(v, n) for k, v in y.items()}
+    if isinstance(y, (list, tuple)): return type(y)(_mean_of_copies(v, n) for v in y)
+    return y
+
+class MCAverage(Callback):
+    "In training, the loss sees the mean of `mc_samples` stochastic forward passes (dropout on), computed in one batched pass."
+    order, unique = 15, True
+    def __init__(self, mc_samples: int = 3, # stochastic passes averaged per training batch (the scar seed used 3)
+                ): self.mc_samples = check_int(mc_samples, 'mc_samples', 1)
+    def before_fit(self, learn):
+        model, n = learn.model, self.mc_samples
+        def forward(*xs):
+            if not learn.training or n == 1: return model(*xs)
+            return _mean_of_copies(model(*[_repeat(x, n) for x in xs]), n)
+        learn.forward = forward
+    def cleanup_fit(self, learn): learn.forward = learn.model
+
+
 # %% ../nbs/08_train.ipynb #648bb705
 class EMA(Callback):
     "Exponential moving average of the weights, optionally used for validation."
@@ -779,12 +904,11 @@ class EMA(Callback):
                  validate: bool = True, # validate with the EMA weights
                 ):
         check_range(decay, 'decay', 0, 1, lo_inclusive=False, hi_inclusive=False)
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup={warmup!r} must be a non-negative integer")
-        self.decay, self.warmup, self.validate = float(decay), warmup, bool(validate)
+        self.decay, self.warmup, self.validate = float(decay), check_int(warmup, 'warmup', 0), bool(validate)
         self.shadow, self.n_updates = None, 0
 
     def before_fit(self, learn):
-        m = unwrap_model(learn.model)
+        m = unwrap_model(learn.model)   # the plain module: its parameters are the same on every DDP rank
         if self.shadow is None: self.shadow = {k: v.detach().clone() for k, v in m.state_dict().items()}
         named = dict(m.named_parameters())
         self._keys = [k for k, v in m.state_dict().items() if k in named and v.is_floating_point()]
@@ -808,6 +932,8 @@ class EMA(Callback):
     def before_validate(self, learn):
         self._backup = None
         if self.validate and self.shadow is not None:
+            if is_distributed():   # buffers (batch-norm statistics) are per rank: use rank 0's everywhere, as its checkpoint does
+                for k, _ in getattr(self, '_bufs', []): torch.distributed.broadcast(self.shadow[k], 0)
             m = unwrap_model(learn.model)
             self._backup = {k: v.detach().clone() for k, v in m.state_dict().items()}
             m.load_state_dict(self.shadow)
@@ -826,10 +952,12 @@ class EMA(Callback):
             for k, v in state['shadow'].items(): self.shadow[k].copy_(v)
         self.n_updates = int(state['n_updates'])
 
+
 # %% ../nbs/08_train.ipynb #9d6a207c
 class Scheduler(Callback):
     "Learning-rate schedule from `make_scheduler`, stepped per optimizer step or per epoch as the schedule needs."
-    order, unique, ckpt_key = 40, True, 'scheduler'
+    order, unique, ckpt_key = 40, 'lr schedule', 'scheduler'
+    unique_hint = ' (warm-up is an option of Scheduler)'
     def __init__(self, name: str | Callable = 'cosine', # a name in `SCHEDULERS` or `factory(opt) -> scheduler`
                  warmup_steps: int = 0, # linear warm-up steps
                  total_epochs: int | None = None, # schedule horizon in epochs (default: the fit's `n_epochs`)
@@ -844,9 +972,9 @@ class Scheduler(Callback):
         self.sched = None
 
     def before_fit(self, learn):
-        nb = learn._len(learn.train_dl)
+        nb = learn.batches_per_epoch
         if nb is None and self._factory in ('cosine', 'linear', 'onecycle', 'step'):
-            raise ValueError(f"Scheduler({self.name_!r}) needs len(train_dl) to count steps, but train_dl has no length")
+            raise ValueError(f"Scheduler({self.name_!r}) needs len(train_dl) to count steps, but train_dl has no length (or pass steps_per_epoch)")
         spe = math.ceil((nb or 1) / learn.accum_steps)
         total = spe * (self.total_epochs or learn.n_epochs)
         self.sched, self.interval = make_scheduler(learn.opt, self._factory, total_steps=total, steps_per_epoch=spe,
@@ -869,6 +997,7 @@ class Scheduler(Callback):
     def state_dict(self): return self.sched.state_dict() if self.sched is not None else {}
     def load_state_dict(self, state): self.sched.load_state_dict(state)
 
+
 # %% ../nbs/08_train.ipynb #f767c9d5
 def _check_monitor(owner, monitor, row):
     if monitor not in row:
@@ -884,14 +1013,13 @@ class EarlyStopping(Callback):
                  mode: str = 'min', # `'min'` or `'max'`
                 ):
         if mode not in ('min', 'max'): raise ValueError(f"mode={mode!r} must be 'min' or 'max'")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1: raise ValueError(f"patience={patience!r} must be a positive integer")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, check_int(patience, 'patience', 1), float(min_delta), mode
         self.best, self.wait = None, 0
 
     def before_fit(self, learn): self._monitor = self.monitor or ('val_loss' if learn.val_dl is not None else 'train_loss')
 
     def after_epoch(self, learn):
-        row = learn.log_row
+        row = learn.log_row   # all-reduced under DDP: every rank takes the same decision
         for k in dict.fromkeys(('train_loss', self._monitor)):
             v = row.get(k)
             if v is not None and not math.isfinite(v):
@@ -906,11 +1034,79 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 learn.stop_reason = f"EarlyStopping: {self._monitor} has not improved for {self.patience} epoch(s) (best {self.best:.6g})"
-                if learn.is_main: print(learn.stop_reason, file=sys.stderr)
+                if learn.is_main: log.info(learn.stop_reason)
                 raise CancelFitException()
 
     def state_dict(self): return {'best': self.best, 'wait': self.wait}
     def load_state_dict(self, state): self.best, self.wait = state['best'], state['wait']
+
+
+# %% ../nbs/08_train.ipynb #ad7b3570
+class Timing(Callback):
+    "Per-batch `[TIMING]` lines (rate-limited) and per-epoch time breakdown columns."
+    order, unique = 45, True
+    def __init__(self, every: int | None = None, # report every this many batches (default `MEDLAB_TIMING_EVERY`, 50)
+                 max_lines: int | None = None, # at most this many lines per phase (default `MEDLAB_TIMING_MAX`, 20)
+                 print_fn: Callable | None = None, # where lines go (default: the `'medlab'` logger at INFO)
+                ):
+        self.every = check_int(every, 'every', 1) if every is not None else env_int('TIMING_EVERY', 50, min_value=1)
+        self.max_lines = check_int(max_lines, 'max_lines', 0) if max_lines is not None else env_int('TIMING_MAX', 20, min_value=0)
+        self._print = print_fn or log.info
+        self.before_fit(None); self.before_epoch(None)   # usable by a validate() before any fit
+    def before_fit(self, learn): self._count, self._lines = {'train': 0, 'val': 0}, {'train': 0, 'val': 0}
+    def before_epoch(self, learn):
+        self._tot, self._t_fetch = dict.fromkeys(('data_wait', 'h2d', 'compute', 'other'), 0.0), time.perf_counter()
+    def before_validate(self, learn): self._t_fetch = time.perf_counter()
+    def _now(self, learn):
+        if self._report and learn.device.type == 'cuda': torch.cuda.synchronize(learn.device)
+        return time.perf_counter()
+    def before_batch(self, learn):
+        ph = 'train' if learn.training else 'val'
+        self._t_got = time.perf_counter()
+        self._report = self._count[ph] % self.every == 0 and self._lines[ph] < self.max_lines and learn.is_main
+        self._t_h2d0 = self._t_h2d1 = self._now(learn)
+    def before_forward(self, learn): self._t_h2d1 = self._now(learn)
+    def after_batch(self, learn):
+        ph, t = 'train' if learn.training else 'val', self._now(learn)
+        dw, h2d, comp, it = self._t_got - self._t_fetch, self._t_h2d1 - self._t_h2d0, t - self._t_h2d1, t - self._t_fetch
+        other = it - dw - h2d - comp
+        if learn.training:
+            for k, v in (('data_wait', dw), ('h2d', h2d), ('compute', comp), ('other', other)): self._tot[k] += v
+        if self._report:
+            self._print(f"[TIMING][{ph}] epoch={learn.epoch} batch={learn.iter} data_wait={dw:.4f}s h2d={h2d:.4f}s "
+                        f"gpu_compute={comp:.4f}s iter={it:.4f}s other={other:.4f}s")
+            self._lines[ph] += 1
+        self._count[ph] += 1
+        self._t_fetch = time.perf_counter()
+    def after_epoch(self, learn):
+        for k, v in self._tot.items(): learn.log_row[f'time_{k}_s'] = v
+
+def _rss_mb():
+    try:
+        with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+    except (OSError, ValueError, AttributeError):
+        try:
+            import resource
+            r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            return r / 2**20 if sys.platform == 'darwin' else r / 2**10
+        except Exception: return float('nan')
+
+class MemoryLogger(Callback):
+    "Log CUDA peak allocated/reserved memory and the process's CPU RSS (MiB) per epoch; optionally a `[MEM]` line."
+    order, unique = 42, True
+    def __init__(self, verbose: bool = False, # also log a `[MEM]` line per epoch
+                ): self.verbose = verbose
+    def before_epoch(self, learn):
+        if learn.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(learn.device)
+    def after_epoch(self, learn):
+        r = learn.log_row
+        if learn.device.type == 'cuda':
+            r['mem_cuda_peak_alloc_mb'] = torch.cuda.max_memory_allocated(learn.device) / 2**20
+            r['mem_cuda_peak_reserved_mb'] = torch.cuda.max_memory_reserved(learn.device) / 2**20
+        r['mem_rss_mb'] = _rss_mb()
+        if self.verbose and learn.is_main:
+            log.info(f"[MEM] epoch={learn.epoch} " + ' '.join(f"{k[4:]}={v:.1f}" for k, v in r.items() if k.startswith('mem_')))
+
 
 # %% ../nbs/08_train.ipynb #d48def5f
 def _fmt_metric(v): return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.4e}"
@@ -926,10 +1122,8 @@ class Checkpoint(Callback):
                  save_final: bool = True, # write `final.pt` at the end
                 ):
         if mode not in ('min', 'max'): raise ValueError(f"mode={mode!r} must be 'min' or 'max'")
-        if isinstance(save_top_k, bool) or not isinstance(save_top_k, int) or save_top_k < 0: raise ValueError(f"save_top_k={save_top_k!r} must be an integer >= 0")
-        if every_n_steps is not None and (isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1):
-            raise ValueError(f"every_n_steps={every_n_steps!r} must be a positive integer or None")
-        self.monitor, self.mode, self.save_top_k, self.every_n_steps = monitor, mode, save_top_k, every_n_steps
+        self.monitor, self.mode, self.save_top_k = monitor, mode, check_int(save_top_k, 'save_top_k', 0)
+        self.every_n_steps = None if every_n_steps is None else check_int(every_n_steps, 'every_n_steps', 1)
         self.save_last, self.save_final = save_last, save_final
         self._best: list = []   # [[value, epoch, filename], ...] best first
 
@@ -967,7 +1161,7 @@ class Checkpoint(Callback):
                     for _, _, f in cand[self.save_top_k:]: (self.dir / f).unlink(missing_ok=True)
         if self.save_last: self._save(learn, 'last.pt')
 
-    def on_interrupt(self, learn): self._save(learn, 'last.pt')
+    def on_interrupt(self, learn): self._save(learn, 'last.pt')   # Ctrl-C or max_runtime_s: resumable
 
     def after_fit(self, learn):
         h = learn.history[-1] if learn.history else {}
@@ -1046,7 +1240,7 @@ class ProgressBar(Callback):
     "tqdm epoch and batch bars with the running loss; quiet when stderr is not a TTY."
     order, unique = 80, True
     def __init__(self, enabled: bool | None = None, # `None`: only when stderr is a TTY
-                 epoch_lines: bool = False, # when the bars are off, print one line of metrics per epoch
+                 epoch_lines: bool = False, # when the bars are off, log one line of metrics per epoch (to the `'medlab'` logger)
                  refresh: int = 10, # update the running loss every this many batches
                 ):
         self.enabled, self.epoch_lines, self.refresh = enabled, epoch_lines, refresh
@@ -1061,7 +1255,7 @@ class ProgressBar(Callback):
     def before_epoch(self, learn):
         if self._on and self._ebar is None:   # created here: after a resume the start epoch is known only now
             self._ebar = self._tqdm(total=learn.n_epochs, initial=learn.epoch, desc='epochs', position=0, dynamic_ncols=True)
-        if self._on: self._bbar = self._tqdm(total=learn.n_batches, initial=learn._next[1] if learn._next[0] == learn.epoch else 0,
+        if self._on: self._bbar = self._tqdm(total=learn.n_batches, initial=learn.position[1] if learn.position[0] == learn.epoch else 0,
                                              desc=f'epoch {learn.epoch}', leave=False, position=1, dynamic_ncols=True)
     def after_batch(self, learn):
         if self._bbar is not None and learn.training:
@@ -1073,72 +1267,19 @@ class ProgressBar(Callback):
             if self._bbar is not None: self._bbar.close(); self._bbar = None
             self._ebar.update(1); self._ebar.set_postfix(row)
         elif self.epoch_lines and learn.is_main:
-            print(f"epoch {learn.epoch}: " + ' '.join(f'{k}={v}' for k, v in row.items()) + f" ({learn.log_row.get('time_epoch_s', 0):.1f}s)")
+            log.info(f"epoch {learn.epoch}: " + ' '.join(f'{k}={v}' for k, v in row.items()) + f" ({learn.log_row.get('time_epoch_s', 0):.1f}s)")
     def cleanup_fit(self, learn):
         for b in (self._bbar, self._ebar):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #ad7b3570
-class Timing(Callback):
-    "Per-batch `[TIMING]` lines (rate-limited) and per-epoch time breakdown columns."
-    order, unique = 45, True
-    def __init__(self, every: int | None = None, # print every this many batches (default `MEDLAB_TIMING_EVERY`, 50)
-                 max_lines: int | None = None, # at most this many lines per phase (default `MEDLAB_TIMING_MAX`, 20)
-                 print_fn: Callable = print, # where lines go
-                ):
-        self.every = every if every is not None else env_int('TIMING_EVERY', 50, min_value=1)
-        self.max_lines = max_lines if max_lines is not None else env_int('TIMING_MAX', 20, min_value=0)
-        if self.every < 1: raise ValueError(f"every={self.every} must be >= 1")
-        self._print = print_fn
-        self.before_fit(None); self.before_epoch(None)   # usable by a validate() before any fit
-    def before_fit(self, learn): self._count, self._lines = {'train': 0, 'val': 0}, {'train': 0, 'val': 0}
-    def before_epoch(self, learn): self._tot = dict.fromkeys(('data_wait', 'h2d', 'compute', 'other'), 0.0)
-    def before_batch(self, learn):
-        ph = 'train' if learn.training else 'val'
-        self._report = self._count[ph] % self.every == 0 and self._lines[ph] < self.max_lines and learn.is_main
-        learn.sync_now = self._report and learn.device.type == 'cuda'
-    def after_batch(self, learn):
-        ph = 'train' if learn.training else 'val'
-        t = time.perf_counter()
-        dw, h2d, comp, it = learn.t_got - learn.t_fetch, learn.t_h2d1 - learn.t_h2d0, learn.t_compute - learn.t_h2d1, t - learn.t_fetch
-        other = it - dw - h2d - comp
-        if learn.training:
-            for k, v in (('data_wait', dw), ('h2d', h2d), ('compute', comp), ('other', other)): self._tot[k] += v
-        if self._report:
-            self._print(f"[TIMING][{ph}] epoch={learn.epoch} batch={learn.iter} data_wait={dw:.4f}s h2d={h2d:.4f}s "
-                        f"compute={comp:.4f}s iter={it:.4f}s other={other:.4f}s")
-            self._lines[ph] += 1
-        self._count[ph] += 1
-        learn.sync_now = False
-    def after_epoch(self, learn):
-        for k, v in self._tot.items(): learn.log_row[f'time_{k}_s'] = v
+# %% ../nbs/08_train.ipynb #036b3237
+def _default_callbacks(learn: Learner) -> list[type]:
+    "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
+    if learn.run_dir_arg is False: return [ProgressBar]
+    tb = [TensorBoardLogger] if importlib.util.find_spec('tensorboard') is not None else []
+    return [ProgressBar, CSVLogger, Checkpoint, SummaryPlot, *tb]
 
-def _rss_mb():
-    try:
-        with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-    except (OSError, ValueError, AttributeError):
-        try:
-            import resource
-            r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return r / 2**20 if sys.platform == 'darwin' else r / 2**10
-        except Exception: return float('nan')
-
-class MemoryLogger(Callback):
-    "Log CUDA peak allocated/reserved memory and the process's CPU RSS (MiB) per epoch; optionally print them."
-    order, unique = 42, True
-    def __init__(self, verbose: bool = False, # also print a `[MEM]` line per epoch
-                ): self.verbose = verbose
-    def before_epoch(self, learn):
-        if learn.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(learn.device)
-    def after_epoch(self, learn):
-        r = learn.log_row
-        if learn.device.type == 'cuda':
-            r['mem_cuda_peak_alloc_mb'] = torch.cuda.max_memory_allocated(learn.device) / 2**20
-            r['mem_cuda_peak_reserved_mb'] = torch.cuda.max_memory_reserved(learn.device) / 2**20
-        r['mem_rss_mb'] = _rss_mb()
-        if self.verbose and learn.is_main:
-            print(f"[MEM] epoch={learn.epoch} " + ' '.join(f"{k[4:]}={v:.1f}" for k, v in r.items() if k.startswith('mem_')))
 
 # %% ../nbs/08_train.ipynb #ff8a27f9
 @contextlib.contextmanager
@@ -1161,7 +1302,7 @@ def mc_predict(model: nn.Module, # model with dropout layers
                n: int = 10, # number of stochastic forward passes (>= 2)
               ) -> tuple[torch.Tensor, torch.Tensor]:
     "Mean and (unbiased) standard deviation of `n` forward passes with dropout active."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n={n!r} must be an integer >= 2 (the std needs two passes)")
+    check_int(n, 'n', 2)   # the std needs two passes
     with mc_dropout(model):
         mean = m2 = None
         for i in range(1, n + 1):
