@@ -4,6 +4,8 @@ Cases (CPU, torch threads = 1, float64 for SSIM everywhere):
 - SSIM, 3-D volume 64x128x128 (a smoothed random volume and a noisy copy, data_range 1): medlab `ssim` vs
   `skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)` vs
   MONAI `SSIMMetric(spatial_dims=3, kernel_type='gaussian', win_size=11, kernel_sigma=1.5)`;
+- SSIM with scikit-image's default uniform 7-voxel window and sample covariance: `structural_similarity(a, b,
+  data_range=1)` vs medlab `ssim(..., gaussian_weights=False)`;
 - surface distances, 96x128x128 volume at spacing (2, 0.8, 0.8) mm with an ellipsoid against an off-centre
   sphere: medlab `hd95`, `assd`, `surface_dice(tol 1.5 mm)` vs MONAI `compute_hausdorff_distance(percentile=95)`,
   `compute_average_surface_distance(symmetric=True)`, `compute_surface_dice` (which weights nothing and counts
@@ -13,7 +15,7 @@ Prints each value, |difference| to the reference, median time over repeats (impl
 within each repeat) and the ratio to the reference's time.
 
 Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/metrics.py [--repeats 5]
+    flock /tmp/medlab-bench.lock /work/venv-bench/bin/python bench/metrics.py [--repeats 5]
 """
 import argparse
 import statistics
@@ -70,6 +72,11 @@ def main():
         'monai SSIMMetric': lambda: float(monai_ssim(tn, tv).mean()),
     }, args.repeats)
     report("SSIM 3-D, 64x128x128 float64", res, 'skimage structural_similarity')
+    res = run_cases({
+        'skimage default (uniform 7)': lambda: float(structural_similarity(vol, noisy, data_range=1.0)),
+        'medlab gaussian_weights=False': lambda: ssim(noisy, vol, data_range=1.0, gaussian_weights=False),
+    }, args.repeats)
+    report("SSIM 3-D, 64x128x128 float64, scikit-image's default uniform window", res, 'skimage default (uniform 7)')
 
     shape, sp = (96, 128, 128), (2.0, 0.8, 0.8)
     axes = [(np.arange(n) - (n - 1) / 2) * s for n, s in zip(shape, sp)]

@@ -6,20 +6,19 @@
 from __future__ import annotations
 
 import math
-import random
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import as_tuple, check_range
+from .core import as_tuple, check_int, check_range
 from .metrics import gaussian_blur
 
 # %% auto #0
-__all__ = ['worker_init_fn', 'Transform', 'RandAffine', 'RandElastic', 'RandFlip', 'RandRot90', 'RandSliceJitter', 'RandGamma',
-           'RandNoise', 'RandBlur', 'RandBrightnessContrast', 'RandPatchDropout', 'Window', 'ZScore', 'PercentileClip',
-           'Compose', 'OneOf', 'RandomApply']
+__all__ = ['Transform', 'RandAffine', 'RandElastic', 'RandFlip', 'RandRot90', 'RandSliceJitter', 'RandGamma', 'RandNoise',
+           'RandBlur', 'RandBrightnessContrast', 'RandPatchDropout', 'Window', 'ZScore', 'PercentileClip', 'Compose',
+           'OneOf', 'RandomApply']
 
 # %% ../nbs/03_augment.ipynb #f3c98868
 _MODES = ('bilinear', 'nearest')
@@ -43,10 +42,7 @@ def _modes_tuple(modes, keys):
     return modes
 
 def _check_seed(seed):
-    if seed is None: return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed={seed!r} must be None or an integer in [0, 2**63)")
-    return int(seed)
+    return None if seed is None else check_int(seed, 'seed', 0, 2**63 - 1)
 
 def _pair(v, name, lo=None):
     "A `(lo, hi)` range from a pair; checks `lo <= hi` and the lower bound."
@@ -55,6 +51,12 @@ def _pair(v, name, lo=None):
     if not (math.isfinite(a) and math.isfinite(b)) or a > b: raise ValueError(f"{name}={v!r} must be a finite pair with low <= high")
     if lo is not None and a < lo: raise ValueError(f"{name}={v!r} must be >= {lo:g}")
     return a, b
+
+def _int_pair(v, name, lo):
+    "An integer `(lo, hi)` range: `_pair`, and each end an integer >= `lo`."
+    a, b = _pair(v, name, lo)
+    for t in v: check_int(t, name, lo)
+    return int(a), int(b)
 
 def _nonneg3(v, name):
     t = tuple(float(check_range(x, name, 0, None)) for x in as_tuple(v, 3, name))
@@ -116,16 +118,12 @@ def _device_generator(g, device):
     dg.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
     return dg
 
-def worker_init_fn(worker_id: int, # the DataLoader worker index (unused: the worker's torch seed already differs)
-                  ) -> None:
-    "DataLoader `worker_init_fn`: seed Python's `random` and NumPy from this worker's torch seed (medlab transforms re-seed by themselves)."
-    s = torch.initial_seed() % 2**32
-    random.seed(s); np.random.seed(s)
-
 # %% ../nbs/03_augment.ipynb #ff6438a5
 class Transform:
-    "Base of medlab's dictionary transforms: keys, per-sample probability `p`, a private `torch.Generator`, `last_params`."
+    "Base of medlab's dictionary transforms: keys, per-sample probability `p`, a private `torch.Generator`, `last_params`, `inverse`."
     spatial = False  # True for transforms that move voxels (applied identically to every key)
+    random = True    # False for deterministic transforms: called without a generator, they draw nothing
+    _undo = None     # invertible transforms define `_undo(data, keys, modes, params)`, used by `inverse`
     def __init__(self,
                  keys: str | Sequence[str], # the data keys to transform
                  p: float = 1.0, # probability, per sample, that the transform is applied
@@ -152,7 +150,7 @@ class Transform:
     def _applied(self, B, g):
         return torch.rand(B, generator=g, dtype=torch.float64) < self.p
 
-    def apply(self, data: dict, generator: torch.Generator) -> dict: raise NotImplementedError
+    def apply(self, data: dict, generator: torch.Generator | None) -> dict: raise NotImplementedError
 
     def _spatial_keys(self):
         if hasattr(self, 'transforms'): return tuple(dict.fromkeys(k for t in self.transforms for k in t._spatial_keys()))
@@ -171,7 +169,25 @@ class Transform:
         return out
 
     def __call__(self, data: dict) -> dict:
-        return self._batched_call(data, lambda d: self.apply(d, self.generator))
+        return self._batched_call(data, lambda d: self.apply(d, self.generator if self.random else None))
+
+    def inverse(self,
+                data: dict, # data shaped like the last call's output (same batch size), e.g. predictions
+                keys: str | Sequence[str] | None = None, # keys to map back (default: this transform's keys)
+                modes: str | Sequence[str] | None = None, # per key modes of a resampling transform (default: from the dtype)
+               ) -> dict:
+        "Undo the last call on `data[keys]` with the parameters in `last_params` (flips, quarter turns, affines)."
+        name = type(self).__name__
+        if self._undo is None:
+            raise ValueError(f"{name} has no inverse; only flips, quarter turns and affines (and Compose of those) can be undone")
+        pr = self.last_params
+        if not pr: raise RuntimeError(f"{name}.inverse undoes the last call and needs its last_params; call the transform first")
+        keys = self.keys if keys is None else _keys_tuple(keys)
+        def fn(d):
+            n, n0 = d[keys[0]].shape[0], pr['applied'].shape[0]
+            if n != n0: raise ValueError(f"{name}.inverse: data[{keys[0]!r}] has batch size {n} but the last call drew parameters for {n0} sample(s)")
+            return self._undo(d, keys, modes, pr)
+        return self._batched_call(data, fn, keys)
 
     def __repr__(self):
         return f"{type(self).__name__}(keys={self.keys!r}, p={self.p:g})"
@@ -388,34 +404,14 @@ class RandAffine(_GridTransform):
         M = _rotation(pr['rotate_deg']).transpose(1, 2) / pr['scale'][:, :, None]
         return torch.einsum('bij,b...j->b...i', M, pts - c - pr['translate_vox'][:, None, None, None]) + c
 
-    def inverse(self,
-                data: dict, # data produced by this transform's last call (same batch size), e.g. predictions
-                keys: str | Sequence[str] | None = None, # keys to map back (default: this transform's keys)
-                modes: str | Sequence[str] | None = None, # per key modes for `keys` (default: from the dtype)
-               ) -> dict:
-        "Undo the last call: resample `data[keys]` with the forward map, using `last_params`."
-        pr = _need_params(self)
-        keys = self.keys if keys is None else _keys_tuple(keys)
+    def _undo(self, d, keys, modes, pr):
+        "Resample `d[keys]` with the forward map `R S (x - c) + c + t`."
         modes = self.modes if keys == self.keys and modes is None else _modes_tuple(modes, keys)
-        def fn(d):
-            x0 = d[keys[0]]
-            _check_batch(x0, pr, keys[0], 'RandAffine.inverse')
-            shape = tuple(x0.shape[-3:])
-            c = _center(shape)
-            A = _rotation(pr['rotate_deg']) * pr['scale'][:, None, :]
-            def map_fn(pts, regular):
-                return torch.einsum('bij,b...j->b...i', A, pts - c) + c + pr['translate_vox'][:, None, None, None]
-            return _resample_dict(d, keys, modes, self.padding_mode, 'RandAffine.inverse', map_fn, ~self.is_identity(pr))
-        return self._batched_call(data, fn, keys)
-
-def _need_params(t):
-    if not t.last_params:
-        raise RuntimeError(f"{type(t).__name__}.inverse undoes the last call and needs its last_params; call the transform first")
-    return t.last_params
-
-def _check_batch(x, pr, key, who):
-    if x.shape[0] != pr['applied'].shape[0]:
-        raise ValueError(f"{who}: data[{key!r}] has batch size {x.shape[0]} but the last call drew parameters for {pr['applied'].shape[0]} sample(s)")
+        c = _center(tuple(d[keys[0]].shape[-3:]))
+        A = _rotation(pr['rotate_deg']) * pr['scale'][:, None, :]
+        def map_fn(pts, regular):
+            return torch.einsum('bij,b...j->b...i', A, pts - c) + c + pr['translate_vox'][:, None, None, None]
+        return _resample_dict(d, keys, modes, self.padding_mode, 'RandAffine.inverse', map_fn, ~self.is_identity(pr))
 
 # %% ../nbs/03_augment.ipynb #dfea9fc9
 def _bspline_weights(pos, N, c):
@@ -439,11 +435,7 @@ class RandElastic(_GridTransform):
                  seed: int | None = None, # seed of this transform's own stream
                 ):
         super().__init__(keys, p, modes, padding_mode, seed)
-        cp = as_tuple(control_points, 3, 'control_points')
-        for c in cp:
-            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 2:
-                raise ValueError(f"control_points={control_points!r} must be integers >= 2")
-        self.control_points = tuple(int(c) for c in cp)
+        self.control_points = tuple(check_int(c, 'control_points', 2) for c in as_tuple(control_points, 3, 'control_points'))
         self.magnitude_vox = _nonneg3(magnitude_vox, 'magnitude_vox')
 
     def draw(self, B, shape, g):
@@ -484,9 +476,7 @@ class RandElastic(_GridTransform):
 # %% ../nbs/03_augment.ipynb #4da625ca
 def _axes(axes, name, n_max=None):
     axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
-    for a in axes:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 0 <= a <= 2:
-            raise ValueError(f"{name}={axes!r} must hold spatial axes 0 (D), 1 (H) or 2 (W)")
+    for a in axes: check_int(a, name, 0, 2)               # the spatial axes 0 (D), 1 (H) and 2 (W)
     if len(set(axes)) != len(axes): raise ValueError(f"{name}={axes!r} names the same axis twice")
     if n_max is not None and len(axes) != n_max: raise ValueError(f"{name}={axes!r} must name {n_max} axes")
     return tuple(int(a) for a in axes)
@@ -525,17 +515,9 @@ class RandFlip(Transform):
         self.last_params = {'applied': flips.any(1), 'flip': flips}
         return self._flip(data, self.keys, flips)
 
-    def inverse(self, data: dict, # data shaped like the last call's output
-                keys: str | Sequence[str] | None = None, # keys to flip back (default: this transform's keys)
-               ) -> dict:
-        "Undo the last call (flips are their own inverse)."
-        pr = _need_params(self)
-        keys = self.keys if keys is None else _keys_tuple(keys)
-        def fn(d):
-            _check_batch(d[keys[0]], pr, keys[0], 'RandFlip.inverse')
-            return self._flip(d, keys, pr['flip'])
-        return self._batched_call(data, fn, keys)
+    def _undo(self, d, keys, modes, pr): return self._flip(d, keys, pr['flip'])   # a flip is its own inverse
 
+# %% ../nbs/03_augment.ipynb #8f015155
 class RandRot90(Transform):
     "Rotate by k quarter turns (k uniform in 0..3) in the plane of `axes`, per sample (exact)."
     spatial = True
@@ -564,17 +546,9 @@ class RandRot90(Transform):
         self.last_params = {'applied': applied, 'k': k}
         return self._rot(data, self.keys, k, 1)
 
-    def inverse(self, data: dict, # data shaped like the last call's output
-                keys: str | Sequence[str] | None = None, # keys to rotate back (default: this transform's keys)
-               ) -> dict:
-        "Undo the last call (rotate by -k)."
-        pr = _need_params(self)
-        keys = self.keys if keys is None else _keys_tuple(keys)
-        def fn(d):
-            _check_batch(d[keys[0]], pr, keys[0], 'RandRot90.inverse')
-            return self._rot(d, keys, pr['k'], -1)
-        return self._batched_call(data, fn, keys)
+    def _undo(self, d, keys, modes, pr): return self._rot(d, keys, pr['k'], -1)
 
+# %% ../nbs/03_augment.ipynb #d12b4ada
 def _shift2d(x, dy, dx):
     "Shift the last two axes of `x` by whole voxels, zero fill."
     out = torch.zeros_like(x)
@@ -596,9 +570,7 @@ class RandSliceJitter(Transform):
                 ):
         super().__init__(keys, p, seed)
         self.axis = _axes(axis, 'axis', 1)[0]
-        if isinstance(max_shift_vox, bool) or not isinstance(max_shift_vox, (int, np.integer)) or max_shift_vox < 0:
-            raise ValueError(f"max_shift_vox={max_shift_vox!r} must be a non-negative integer")
-        self.max_shift_vox = int(max_shift_vox)
+        self.max_shift_vox = check_int(max_shift_vox, 'max_shift_vox', 0)
         self.slice_p = float(check_range(slice_p, 'slice_p', 0, 1))
 
     def apply(self, data, generator):
@@ -623,39 +595,42 @@ class RandSliceJitter(Transform):
         return out
 
 # %% ../nbs/03_augment.ipynb #5152c658
-class _Intensity(Transform):
-    "Per-sample intensity transform on floating-point image keys."
-    def draw(self, B, g) -> dict: return {}
-    def is_identity(self, pr) -> torch.Tensor: return torch.zeros_like(pr['applied'])
-    def f(self, x, pr, g) -> torch.Tensor: raise NotImplementedError   # x: (b, C, D, H, W), pr: params of those samples
-
-    def apply(self, data, generator):
-        who = type(self).__name__
-        _require(data, self.keys, who)
-        for k in self.keys:
-            if not data[k].is_floating_point():
-                raise ValueError(f"{who}: data[{k!r}] has dtype {data[k].dtype}; {who} changes intensities and applies to "
-                                 f"floating-point image keys only (is {k!r} a label?)")
-        B = data[self.keys[0]].shape[0]
-        applied = self._applied(B, generator)
-        pr = {'applied': applied, **self.draw(B, generator)}
-        self.last_params = pr
-        idx = (applied & ~self.is_identity(pr)).nonzero().flatten()   # identity parameters: an exact copy
-        out = dict(data)
-        if len(idx) == 0: return out
-        for k in self.keys:
-            x = data[k]
-            if len(idx) == B: out[k] = self.f(x, pr, generator)
-            else:
-                sub = {n: (v[idx] if torch.is_tensor(v) and v.shape[:1] == (B,) else v) for n, v in pr.items()}
-                y = x.clone()
-                y[idx.to(x.device)] = self.f(x[idx.to(x.device)], sub, generator)
-                out[k] = y
+def _intensity(t, data, g):
+    "The call of every intensity transform `t`: checks, per-sample draws (none when `g` is None), then `t.f` on the samples it changes."
+    who = type(t).__name__
+    _require(data, t.keys, who)
+    for k in t.keys:
+        if not data[k].is_floating_point():
+            raise ValueError(f"{who}: data[{k!r}] has dtype {data[k].dtype}; {who} changes intensities and applies to "
+                             f"floating-point image keys only (is {k!r} a label?)")
+    out = dict(data)
+    if g is None:                                                   # deterministic: every sample, nothing drawn
+        t.last_params = {}
+        for k in t.keys: out[k] = t.f(data[k], {}, None)
         return out
+    x0 = data[t.keys[0]]
+    B = x0.shape[0]
+    applied = t._applied(B, g)
+    pr = {'applied': applied, **t.draw(B, tuple(x0.shape[-3:]), g)}
+    t.last_params = pr
+    idx = (applied & ~t.is_identity(pr)).nonzero().flatten()       # identity parameters: an exact copy
+    if len(idx) == 0: return out
+    for k in t.keys:
+        x = data[k]
+        if len(idx) == B: out[k] = t.f(x, pr, g)
+        else:
+            sub = {n: (v[idx] if torch.is_tensor(v) and v.shape[:1] == (B,) else v) for n, v in pr.items()}
+            y = x.clone()
+            y[idx.to(x.device)] = t.f(x[idx.to(x.device)], sub, g)
+            out[k] = y
+    return out
 
 def _col(v, x): return v.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
 
-class RandGamma(_Intensity):
+def _uniform(B, g, lo, hi): return lo + (hi - lo) * torch.rand(B, generator=g, dtype=torch.float64)
+
+# %% ../nbs/03_augment.ipynb #0e952e61
+class RandGamma(Transform):
     "Gamma curve on the per-sample, per-channel [min, max] range: `((x - min) / (max - min)) ** gamma`, mapped back."
     def __init__(self,
                  keys: str | Sequence[str], # image keys
@@ -666,9 +641,7 @@ class RandGamma(_Intensity):
         super().__init__(keys, p, seed)
         self.gamma = _pair(gamma, 'gamma')
         if self.gamma[0] <= 0: raise ValueError(f"gamma={gamma!r} must be positive")
-    def draw(self, B, g):
-        lo, hi = self.gamma
-        return {'gamma': lo + (hi - lo) * torch.rand(B, generator=g, dtype=torch.float64)}
+    def draw(self, B, shape, g): return {'gamma': _uniform(B, g, *self.gamma)}
     def is_identity(self, pr): return pr['gamma'] == 1
     def f(self, x, pr, g):
         flat = x.flatten(2)
@@ -676,8 +649,10 @@ class RandGamma(_Intensity):
         rng = (hi - lo).clamp_min(1e-12)
         y = (x - lo).div_(rng).clamp_(0, 1).pow_(_col(pr['gamma'], x))
         return y.mul_(rng).add_(lo)
+    def apply(self, data, generator): return _intensity(self, data, generator)
 
-class RandNoise(_Intensity):
+# %% ../nbs/03_augment.ipynb #96931166
+class RandNoise(Transform):
     "Additive Gaussian noise; its standard deviation is drawn per sample, uniformly in [0, std] (or in a given range)."
     def __init__(self,
                  keys: str | Sequence[str], # image keys
@@ -687,15 +662,15 @@ class RandNoise(_Intensity):
                 ):
         super().__init__(keys, p, seed)
         self.std = _pair(std, 'std', 0) if isinstance(std, (tuple, list)) else (0.0, float(check_range(std, 'std', 0, None)))
-    def draw(self, B, g):
-        lo, hi = self.std
-        return {'std': lo + (hi - lo) * torch.rand(B, generator=g, dtype=torch.float64)}
+    def draw(self, B, shape, g): return {'std': _uniform(B, g, *self.std)}
     def is_identity(self, pr): return pr['std'] == 0
     def f(self, x, pr, g):
         n = torch.randn(x.shape, generator=_device_generator(g, x.device), device=x.device, dtype=x.dtype)
         return n.mul_(_col(pr['std'], x)).add_(x)
+    def apply(self, data, generator): return _intensity(self, data, generator)
 
-class RandBlur(_Intensity):
+# %% ../nbs/03_augment.ipynb #69f15e15
+class RandBlur(Transform):
     "Gaussian blur with sigma (voxels) drawn per sample; separable, reflect padding."
     def __init__(self,
                  keys: str | Sequence[str], # image keys
@@ -705,18 +680,18 @@ class RandBlur(_Intensity):
                 ):
         super().__init__(keys, p, seed)
         self.sigma = _pair(sigma, 'sigma', 0)
-    def draw(self, B, g):
-        lo, hi = self.sigma
-        return {'sigma': lo + (hi - lo) * torch.rand(B, generator=g, dtype=torch.float64)}
+    def draw(self, B, shape, g): return {'sigma': _uniform(B, g, *self.sigma)}
     def is_identity(self, pr): return pr['sigma'] == 0
     def f(self, x, pr, g):
         return torch.stack([_gaussian_blur(x[b], float(s)) for b, s in enumerate(pr['sigma'])])
+    def apply(self, data, generator): return _intensity(self, data, generator)
 
 def _gaussian_blur(x, sigma):
     "Separable Gaussian blur of (C, D, H, W): `medlab.metrics.gaussian_blur` (scipy's kernel and 'reflect' edges)."
     return x.clone() if sigma <= 0 else gaussian_blur(x, sigma, spatial_dims=3)
 
-class RandBrightnessContrast(_Intensity):
+# %% ../nbs/03_augment.ipynb #a357effe
+class RandBrightnessContrast(Transform):
     "Contrast about the per-sample, per-channel mean and an additive brightness shift: `(x - mean) * c + mean + b`."
     def __init__(self,
                  keys: str | Sequence[str], # image keys
@@ -728,7 +703,7 @@ class RandBrightnessContrast(_Intensity):
         super().__init__(keys, p, seed)
         self.brightness = float(check_range(brightness, 'brightness', 0, None))
         self.contrast = _pair(contrast, 'contrast', 0)
-    def draw(self, B, g):
+    def draw(self, B, shape, g):
         u = torch.rand(B, 2, generator=g, dtype=torch.float64)
         lo, hi = self.contrast
         return {'brightness': (2 * u[:, 0] - 1) * self.brightness, 'contrast': lo + (hi - lo) * u[:, 1]}
@@ -736,9 +711,11 @@ class RandBrightnessContrast(_Intensity):
     def f(self, x, pr, g):
         m = x.flatten(2).mean(-1)[..., None, None, None]
         return (x - m).mul_(_col(pr['contrast'], x)).add_(m).add_(_col(pr['brightness'], x))
+    def apply(self, data, generator): return _intensity(self, data, generator)
 
-class RandPatchDropout(_Intensity):
-    "Fill a few random boxes with `fill` (image keys only), as in the surface-detection seed."
+# %% ../nbs/03_augment.ipynb #34a6fd6b
+class RandPatchDropout(Transform):
+    "Fill a few random boxes with `fill` (image keys only)."
     def __init__(self,
                  keys: str | Sequence[str], # image keys
                  num_patches: tuple[int, int] = (1, 4), # range (inclusive) of the number of boxes per sample
@@ -748,48 +725,34 @@ class RandPatchDropout(_Intensity):
                  seed: int | None = None, # seed of this transform's own stream
                 ):
         super().__init__(keys, p, seed)
-        a, b = _pair(num_patches, 'num_patches', 0); c, d = _pair(size_vox, 'size_vox', 1)
-        if a != int(a) or b != int(b) or c != int(c) or d != int(d):
-            raise ValueError(f"num_patches={num_patches!r} and size_vox={size_vox!r} must be integer ranges")
-        self.num_patches, self.size_vox, self.fill = (int(a), int(b)), (int(c), int(d)), float(fill)
-    def apply(self, data, generator):
-        _require(data, self.keys, 'RandPatchDropout')
-        _check_same_space(data, self.keys, 'RandPatchDropout')
-        self._shape = tuple(data[self.keys[0]].shape[-3:])
-        return super().apply(data, generator)
-    def draw(self, B, g):
+        self.num_patches, self.size_vox = _int_pair(num_patches, 'num_patches', 0), _int_pair(size_vox, 'size_vox', 1)
+        self.fill = float(fill)
+    def draw(self, B, shape, g):
         n_lo, n_hi = self.num_patches; s_lo, s_hi = self.size_vox
         u = torch.rand(B, 1 + 6 * n_hi, generator=g, dtype=torch.float64)
         n = (n_lo + (u[:, 0] * (n_hi - n_lo + 1)).floor().long()).clamp(max=n_hi)
-        shape = torch.tensor(self._shape)
+        shape = torch.tensor(shape)
         size = (s_lo + (u[:, 1:1 + 3 * n_hi].view(B, n_hi, 3) * (s_hi - s_lo + 1)).floor().long()).clamp(max=s_hi)
         size = torch.minimum(size, shape)
         start = (u[:, 1 + 3 * n_hi:].view(B, n_hi, 3) * (shape - size + 1)).floor().long()
         valid = torch.arange(n_hi)[None] < n[:, None]
         return {'num_patches': n, 'start_vox': start * valid[..., None], 'size_vox': size * valid[..., None]}
+    def is_identity(self, pr): return pr['num_patches'] == 0
     def f(self, x, pr, g):
         y = x.clone()
         for b in range(x.shape[0]):
             for (z0, y0, x0), (dz, dy, dx) in zip(pr['start_vox'][b].tolist(), pr['size_vox'][b].tolist()):
                 y[b, :, z0:z0 + dz, y0:y0 + dy, x0:x0 + dx] = self.fill
         return y
+    def apply(self, data, generator):
+        _require(data, self.keys, 'RandPatchDropout')
+        _check_same_space(data, self.keys, 'RandPatchDropout')
+        return _intensity(self, data, generator)
 
 # %% ../nbs/03_augment.ipynb #c877d88a
-class _Deterministic(_Intensity):
-    def apply(self, data, generator=None):
-        who = type(self).__name__
-        _require(data, self.keys, who)
-        out = dict(data)
-        for k in self.keys:
-            if not data[k].is_floating_point():
-                raise ValueError(f"{who}: data[{k!r}] has dtype {data[k].dtype}; {who} applies to floating-point image keys only")
-            out[k] = self.f(data[k], {}, None)
-        self.last_params = {}
-        return out
-    def __call__(self, data): return self._batched_call(data, lambda d: self.apply(d))
-
-class Window(_Deterministic):
+class Window(Transform):
     "Intensity window: clip to `[level - width/2, level + width/2]` and rescale that to [0, 1] (e.g. CT Hounsfield units)."
+    random = False
     def __init__(self,
                  level: float, # window centre, intensity units (e.g. 40 HU)
                  width: float, # window width, > 0 (e.g. 400 HU)
@@ -801,9 +764,12 @@ class Window(_Deterministic):
     def f(self, x, pr, g):
         lo = self.level - self.width / 2
         return (x - lo).div_(self.width).clamp_(0, 1)
+    def apply(self, data, generator=None): return _intensity(self, data, None)
 
-class ZScore(_Deterministic):
+# %% ../nbs/03_augment.ipynb #f66e7969
+class ZScore(Transform):
     "Subtract the mean and divide by the standard deviation, per sample and channel (a constant channel becomes 0)."
+    random = False
     def __init__(self,
                  keys: str | Sequence[str] = 'image', # image keys
                  eps: float = 1e-8, # floor on the standard deviation
@@ -814,7 +780,9 @@ class ZScore(_Deterministic):
         flat = x.flatten(2)
         m, s = flat.mean(-1), flat.std(-1, correction=0)
         return (x - m[..., None, None, None]).div_(s.clamp_min(self.eps)[..., None, None, None])
+    def apply(self, data, generator=None): return _intensity(self, data, None)
 
+# %% ../nbs/03_augment.ipynb #7fceb82b
 def _percentile(flat, q):
     "Per-row percentile q (0..100) of a 2-D tensor by linear interpolation (works beyond torch.quantile's 2**24 limit)."
     n = flat.shape[-1]
@@ -824,8 +792,9 @@ def _percentile(flat, q):
     b = a if hi == lo else flat.kthvalue(hi + 1, dim=-1).values
     return a + (b - a) * (pos - lo)
 
-class PercentileClip(_Deterministic):
+class PercentileClip(Transform):
     "Clip each sample and channel to its `[lower, upper]` percentiles (robust to a few extreme voxels)."
+    random = False
     def __init__(self,
                  keys: str | Sequence[str] = 'image', # image keys
                  lower: float = 0.5, # lower percentile, in [0, 100]
@@ -844,6 +813,7 @@ class PercentileClip(_Deterministic):
         y = torch.minimum(torch.maximum(x, lo), hi)
         if self.rescale: y = (y - lo).div_((hi - lo).clamp_min(1e-12))
         return y
+    def apply(self, data, generator=None): return _intensity(self, data, None)
 
 # %% ../nbs/03_augment.ipynb #d173aa89
 def _check_transforms(transforms, who):
@@ -871,9 +841,7 @@ class Compose(Transform):
                 ):
         self.transforms = _check_transforms(transforms, 'Compose')
         super().__init__(_union_keys(self.transforms), 1.0, seed)
-        if isinstance(grid_step_vox, bool) or not isinstance(grid_step_vox, (int, np.integer)) or grid_step_vox < 1:
-            raise ValueError(f"grid_step_vox={grid_step_vox!r} must be a positive integer")
-        self.grid_step_vox = int(grid_step_vox)
+        self.grid_step_vox = check_int(grid_step_vox, 'grid_step_vox', 1)
         self.last_params = []
 
     def runs(self) -> list[list[Transform]]:
@@ -895,18 +863,20 @@ class Compose(Transform):
 
     def inverse(self, data: dict, # data shaped like the last call's output
                 keys: str | Sequence[str] | None = None, # keys to map back (default: the spatial transforms' own keys)
+                modes: str | Sequence[str] | None = None, # per key modes for `keys` (default: from the dtype)
                ) -> dict:
         "Undo the spatial transforms of the last call, last first; intensity transforms are skipped."
         for t in reversed(self.transforms):
             if not t._spatial_keys(): continue
-            if not hasattr(t, 'inverse'):
+            if t._undo is None and not isinstance(t, Compose):
                 raise ValueError(f"Compose.inverse: {type(t).__name__} has no inverse; only flips, quarter turns and affines "
                                  f"(and Compose of those) can be undone")
-            data = t.inverse(data, keys=keys)
+            data = t.inverse(data, keys=keys, modes=modes)
         return data
 
     def __repr__(self): return 'Compose([' + ', '.join(map(repr, self.transforms)) + '])'
 
+# %% ../nbs/03_augment.ipynb #305c63e2
 def _select(data, keys, idx): return {k: (data[k][idx] if k in keys else data[k]) for k in data}
 
 def _scatter(out, sub, keys, idx, who, data):

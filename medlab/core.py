@@ -23,10 +23,80 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['ENV_PREFIXES', 'get_device', 'get_rng_state', 'set_rng_state', 'seed_everything', 'env_str', 'env_int', 'env_float',
-           'env_bool', 'atomic_save', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError',
-           'safe_load', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'nbytes_of', 'LRUCache',
-           'Timer']
+__all__ = ['ENV_PREFIXES', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'get_device', 'get_rng_state',
+           'set_rng_state', 'seed_everything', 'env_str', 'env_int', 'env_float', 'env_bool', 'atomic_save',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError', 'safe_load', 'nbytes_of',
+           'LRUCache', 'Timer']
+
+# %% ../nbs/00_core.ipynb #679d4c7a
+def _describe(x):
+    if torch.is_tensor(x) or isinstance(x, np.ndarray): return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{x!r}"
+
+def check_ndim(x, # tensor or array to check
+               name: str, # the argument's name, used in the error
+               ndim: int | Iterable[int], # accepted number(s) of dimensions
+               layout: str = '', # the expected layout for the message, e.g. `'(B, C, D, H, W)'`
+              ):
+    "Raise `ValueError` unless `x` has one of the accepted numbers of dimensions; return `x`."
+    ok = {ndim} if isinstance(ndim, int) else set(ndim)
+    if not hasattr(x, 'ndim'): raise ValueError(f"{name} must be a tensor or array, got {type(x).__name__}")
+    if x.ndim not in ok:
+        want = ' or '.join(str(n) for n in sorted(ok))
+        raise ValueError(f"{name} must have {want} dimensions{' ' + layout if layout else ''}, got {_describe(x)}")
+    return x
+
+def check_finite(x, # tensor or array to check
+                 name: str, # the argument's name, used in the error
+                ):
+    "Raise `ValueError` if `x` holds NaN or infinity; return `x`."
+    bad = (~torch.isfinite(x)) if torch.is_tensor(x) else ~np.isfinite(np.asarray(x))
+    n = int(bad.sum())
+    if n: raise ValueError(f"{name} holds {n} non-finite value(s) (NaN or inf); expected finite numbers")
+    return x
+
+def check_range(value: float, # the number to check
+                name: str, # the argument's name, used in the error
+                lo: float | None = None, # lower bound (None: unbounded)
+                hi: float | None = None, # upper bound (None: unbounded)
+                lo_inclusive: bool = True, # accept `value == lo`?
+                hi_inclusive: bool = True, # accept `value == hi`?
+               ):
+    "Raise `ValueError` unless `lo <= value <= hi` (bounds inclusive or not); return `value`."
+    try: v = float(value)
+    except (TypeError, ValueError): raise ValueError(f"{name}={value!r} must be a number") from None
+    ok = np.isfinite(v) or (lo is None and hi is None)
+    if lo is not None: ok = ok and (v >= lo if lo_inclusive else v > lo)
+    if hi is not None: ok = ok and (v <= hi if hi_inclusive else v < hi)
+    if not ok:
+        lb = '(-inf' if lo is None else ('[' if lo_inclusive else '(') + f'{lo:g}'
+        ub = 'inf)' if hi is None else f'{hi:g}' + (']' if hi_inclusive else ')')
+        raise ValueError(f"{name}={value!r} must lie in {lb}, {ub}")
+    return value
+
+def check_int(value, # the number to check
+              name: str, # the argument's name, used in the error
+              lo: int | None = None, # smallest accepted value (None: no lower bound)
+              hi: int | None = None, # largest accepted value (None: no upper bound)
+             ) -> int:
+    "Raise `ValueError` unless `value` is an integer (not a bool) with `lo <= value <= hi`; return it as an `int`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        bounds = ' and '.join(s for s in (f">= {lo}" if lo is not None else '', f"<= {hi}" if hi is not None else '') if s)
+        raise ValueError(f"{name}={value!r} must be an integer" + (f" {bounds}" if bounds else ''))
+    if lo is not None and value < lo: raise ValueError(f"{name}={value} must be >= {lo}")
+    if hi is not None and value > hi: raise ValueError(f"{name}={value} must be <= {hi}")
+    return int(value)
+
+def as_tuple(value, # an int/float, or a sequence of length `n`
+             n: int, # the required length (e.g. the number of spatial dimensions)
+             name: str, # the argument's name, used in the error
+            ) -> tuple:
+    "Broadcast a scalar to an `n`-tuple or check a sequence has length `n`."
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool): return (value,) * n
+    try: t = tuple(value)
+    except TypeError: raise ValueError(f"{name}={value!r} must be a number or a sequence of {n}") from None
+    if len(t) != n: raise ValueError(f"{name}={value!r} has {len(t)} entries, expected {n} (one per spatial axis)")
+    return t
 
 # %% ../nbs/00_core.ipynb #c8203fb1
 def get_device(device: str | torch.device | None = None, # `None` picks the best available; else a name such as `"cpu"`, `"cuda:1"`
@@ -81,11 +151,8 @@ def seed_everything(seed: int, # any integer in [0, 2**32)
                     deterministic: bool = False, # also ask torch for deterministic algorithms (slower, stricter)
                    ) -> dict:
     "Seed Python, NumPy, torch and every CUDA device; return the generator states that were replaced."
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed={seed!r} must be an integer, got {type(seed).__name__}")
-    if not 0 <= int(seed) < 2**32: raise ValueError(f"seed={seed} must lie in [0, 2**32)")
+    seed = check_int(seed, 'seed', 0, 2**32 - 1)
     previous = get_rng_state()
-    seed = int(seed)
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)  # torch.manual_seed seeds all CUDA devices too
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -111,27 +178,27 @@ def env_str(name: str, # knob name: `'NUM_WORKERS'`, `'MEDLAB_NUM_WORKERS'` or `
     "Read a string knob from `MEDLAB_<NAME>` (or its alias `EPID_<NAME>`)."
     return _env_lookup(name)[1] or default
 
+def _env_parse(name, default, cast, what):
+    "(key, value, given): the knob parsed with `cast`, or `default` when unset; a malformed value names the variable."
+    key, val = _env_lookup(name)
+    if val is None: return key, default, False
+    try: return key, cast(val), True
+    except ValueError: raise ValueError(f"{key}={val!r} is not {what} (expected e.g. {key}={default})") from None
+
 def env_int(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
             default: int, # value when unset
             min_value: int | None = None, # smallest accepted value, if any
            ) -> int:
     "Read an integer knob from `MEDLAB_<NAME>` (alias `EPID_<NAME>`); a malformed value raises `ValueError`."
-    key, val = _env_lookup(name)
-    if val is None: return default
-    try: out = int(val)
-    except ValueError: raise ValueError(f"{key}={val!r} is not an integer (expected e.g. {key}={default})") from None
-    if min_value is not None and out < min_value: raise ValueError(f"{key}={out} must be >= {min_value}")
-    return out
+    key, out, given = _env_parse(name, default, int, 'an integer')
+    return check_int(out, key, min_value) if given and min_value is not None else out
 
 def env_float(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
               default: float, # value when unset
              ) -> float:
     "Read a float knob from `MEDLAB_<NAME>` (alias `EPID_<NAME>`); a malformed or non-finite value raises `ValueError`."
-    key, val = _env_lookup(name)
-    if val is None: return default
-    try: out = float(val)
-    except ValueError: raise ValueError(f"{key}={val!r} is not a number (expected e.g. {key}={default})") from None
-    if not np.isfinite(out): raise ValueError(f"{key}={val!r} must be finite")
+    key, out, given = _env_parse(name, default, float, 'a number')
+    if given and not np.isfinite(out): raise ValueError(f"{key}={out!r} must be finite")
     return out
 
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on', 'y', 't'}, {'0', 'false', 'no', 'off', 'n', 'f'}
@@ -241,76 +308,6 @@ def safe_load(path: str | os.PathLike, # a file written by `atomic_save` / `torc
     if fmt is not None and not (isinstance(obj, dict) and obj.get('format') == fmt):
         raise CheckpointError(f"{str(path)!r} is a torch file but not a {what} (no 'format': {fmt!r} entry)" + (f"; {hint}" if hint else ''))
     return obj
-
-# %% ../nbs/00_core.ipynb #679d4c7a
-def _describe(x):
-    if torch.is_tensor(x) or isinstance(x, np.ndarray): return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
-    return f"{x!r}"
-
-def check_ndim(x, # tensor or array to check
-               name: str, # the argument's name, used in the error
-               ndim: int | Iterable[int], # accepted number(s) of dimensions
-               layout: str = '', # the expected layout for the message, e.g. `'(B, C, D, H, W)'`
-              ):
-    "Raise `ValueError` unless `x` has one of the accepted numbers of dimensions; return `x`."
-    ok = {ndim} if isinstance(ndim, int) else set(ndim)
-    if not hasattr(x, 'ndim'): raise ValueError(f"{name} must be a tensor or array, got {type(x).__name__}")
-    if x.ndim not in ok:
-        want = ' or '.join(str(n) for n in sorted(ok))
-        raise ValueError(f"{name} must have {want} dimensions{' ' + layout if layout else ''}, got {_describe(x)}")
-    return x
-
-def check_finite(x, # tensor or array to check
-                 name: str, # the argument's name, used in the error
-                ):
-    "Raise `ValueError` if `x` holds NaN or infinity; return `x`."
-    bad = (~torch.isfinite(x)) if torch.is_tensor(x) else ~np.isfinite(np.asarray(x))
-    n = int(bad.sum())
-    if n: raise ValueError(f"{name} holds {n} non-finite value(s) (NaN or inf); expected finite numbers")
-    return x
-
-def check_range(value: float, # the number to check
-                name: str, # the argument's name, used in the error
-                lo: float | None = None, # lower bound (None: unbounded)
-                hi: float | None = None, # upper bound (None: unbounded)
-                lo_inclusive: bool = True, # accept `value == lo`?
-                hi_inclusive: bool = True, # accept `value == hi`?
-               ):
-    "Raise `ValueError` unless `lo <= value <= hi` (bounds inclusive or not); return `value`."
-    try: v = float(value)
-    except (TypeError, ValueError): raise ValueError(f"{name}={value!r} must be a number") from None
-    ok = np.isfinite(v) or (lo is None and hi is None)
-    if lo is not None: ok = ok and (v >= lo if lo_inclusive else v > lo)
-    if hi is not None: ok = ok and (v <= hi if hi_inclusive else v < hi)
-    if not ok:
-        lb = '(-inf' if lo is None else ('[' if lo_inclusive else '(') + f'{lo:g}'
-        ub = 'inf)' if hi is None else f'{hi:g}' + (']' if hi_inclusive else ')')
-        raise ValueError(f"{name}={value!r} must lie in {lb}, {ub}")
-    return value
-
-def check_int(value, # the number to check
-              name: str, # the argument's name, used in the error
-              lo: int | None = None, # smallest accepted value (None: no lower bound)
-              hi: int | None = None, # largest accepted value (None: no upper bound)
-             ) -> int:
-    "Raise `ValueError` unless `value` is an integer (not a bool) with `lo <= value <= hi`; return it as an `int`."
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        bounds = ' and '.join(s for s in (f">= {lo}" if lo is not None else '', f"<= {hi}" if hi is not None else '') if s)
-        raise ValueError(f"{name}={value!r} must be an integer" + (f" {bounds}" if bounds else ''))
-    if lo is not None and value < lo: raise ValueError(f"{name}={value} must be >= {lo}")
-    if hi is not None and value > hi: raise ValueError(f"{name}={value} must be <= {hi}")
-    return int(value)
-
-def as_tuple(value, # an int/float, or a sequence of length `n`
-             n: int, # the required length (e.g. the number of spatial dimensions)
-             name: str, # the argument's name, used in the error
-            ) -> tuple:
-    "Broadcast a scalar to an `n`-tuple or check a sequence has length `n`."
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool): return (value,) * n
-    try: t = tuple(value)
-    except TypeError: raise ValueError(f"{name}={value!r} must be a number or a sequence of {n}") from None
-    if len(t) != n: raise ValueError(f"{name}={value!r} has {len(t)} entries, expected {n} (one per spatial axis)")
-    return t
 
 # %% ../nbs/00_core.ipynb #868dcd6d
 def nbytes_of(v) -> int:

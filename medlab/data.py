@@ -27,8 +27,8 @@ __all__ = ['DATASET_FORMAT', 'SPLIT_NAMES', 'TRANSITIONS_FILE', 'POSE_COMPONENTS
            'save_dataset', 'load_dataset', 'ConcatDataset', 'ConsecutiveBatchSampler', 'loader_settings', 'make_loader',
            'to_device', 'patient_splits', 'find_patients', 'read_transitions', 'TransitionsDataset', 'dataset_stats',
            'synthetic_transitions', 'GroupPointsDataset', 'GroupBatchSampler', 'synthetic_scar_groups', 'VolumeCache',
-           'synthetic_ct_volume', 'synthetic_surface_volume', 'load_volume', 'RandomPatchDataset',
-           'synthetic_epid_sequence']
+           'synthetic_ct_volume', 'synthetic_surface_volume', 'Volume', 'load_volume', 'save_volume',
+           'RandomPatchDataset', 'synthetic_epid_sequence']
 
 # %% ../nbs/06_data.ipynb #bd62fb01
 class LazyCacheMixin:
@@ -268,11 +268,6 @@ def loader_settings(num_workers: int | None = None, # `None`: `MEDLAB_NUM_WORKER
         out['persistent_workers'] = env_bool('PERSISTENT_WORKERS', False) if persistent_workers is None else bool(persistent_workers)
     return out
 
-def _seed_worker(worker_id: int):
-    import random
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s); random.seed(s)
-
 def make_loader(ds: Dataset, # the dataset, e.g. one `ConcatDataset` per split
                 batch_size: int = 1, # samples per batch (ignored when `batch_sampler` is given)
                 shuffle: bool = False, # reshuffle every epoch (ignored when `batch_sampler` is given)
@@ -289,7 +284,7 @@ def make_loader(ds: Dataset, # the dataset, e.g. one `ConcatDataset` per split
     "A `DataLoader` for `ds` with worker/pinning knobs from `MEDLAB_*` environment variables."
     kw = loader_settings(num_workers, pin_memory, prefetch_factor, persistent_workers)
     if collate_fn is None: collate_fn = getattr(ds, 'collate_fn', None)
-    kw.update(collate_fn=collate_fn, worker_init_fn=kwargs.pop('worker_init_fn', _seed_worker))
+    kw['collate_fn'] = collate_fn     # no worker_init_fn: torch seeds random, NumPy and torch in each worker itself
     if seed is not None: kw['generator'] = torch.Generator().manual_seed(int(seed))
     if batch_sampler is not None: return DataLoader(ds, batch_sampler=batch_sampler, **kw, **kwargs)
     return DataLoader(ds, batch_size=check_int(batch_size, 'batch_size', 1), shuffle=shuffle, drop_last=drop_last, **kw, **kwargs)
@@ -806,66 +801,338 @@ def synthetic_surface_volume(shape=(32, 64, 64), # `(D, H, W)` or one int
     image = image / max(image.max(), 1e-6) + g.normal(0, noise_std, label.shape).astype(np.float32)
     return image.astype(np.float32), label
 
-# %% ../nbs/06_data.ipynb #79a6ebb8
-def _load_dicom_series(folder: Path):
+# %% ../nbs/06_data.ipynb #d59d6898
+_RAS_LABELS = (('L', 'R'), ('P', 'A'), ('I', 'S'))
+
+class Volume(tuple):
+    "A loaded volume: unpacks as `array, spacing_mm = load_volume(path)`; geometry in `affine`, `axes`, `origin_mm`, `direction`."
+    def __new__(cls,
+                array: np.ndarray, # `(D, H, W)` voxels, native byte order
+                spacing_mm, # `(d, h, w)` voxel size in mm, in array order
+                affine: np.ndarray, # `(4, 4)`: voxel index `(d, h, w, 1)` -> RAS+ position in mm (patient left-right, posterior-anterior, inferior-superior)
+                path: str | None = None, # the file or folder it came from
+               ):
+        self = super().__new__(cls, (array, tuple(float(s) for s in spacing_mm)))
+        self.affine, self.path = np.asarray(affine, dtype=np.float64), path
+        return self
+
+    def __getnewargs__(self): return (self[0], self[1], self.affine, self.path)
+    @property
+    def array(self) -> np.ndarray: return self[0]
+    @property
+    def spacing_mm(self) -> tuple: return self[1]
+    @property
+    def origin_mm(self) -> np.ndarray:
+        "RAS+ position (mm) of the centre of voxel `(0, 0, 0)`."
+        return self.affine[:3, 3].copy()
+    @property
+    def direction(self) -> np.ndarray:
+        "`(3, 3)`: column `k` is the RAS+ unit vector along array axis `k`."
+        return self.affine[:3, :3] / np.linalg.norm(self.affine[:3, :3], axis=0)
+    @property
+    def axes(self) -> tuple:
+        "For each array axis, the anatomical direction it increases towards: `('S', 'A', 'R')` when canonical."
+        import nibabel as nib
+        return tuple(nib.aff2axcodes(self.affine, labels=_RAS_LABELS))
+    def __array__(self, dtype=None, copy=None):
+        a = self[0] if dtype is None else self[0].astype(dtype)
+        return a.copy() if copy else a
+    def __repr__(self):
+        a = self[0]
+        return (f"Volume(shape={a.shape}, dtype={a.dtype}, spacing_mm={tuple(round(s, 4) for s in self[1])}, "
+                f"axes={''.join(self.axes)}, path={self.path!r})")
+
+# %% ../nbs/06_data.ipynb #a2182b03
+def _native(a: np.ndarray) -> np.ndarray:
+    "`a` as a C-contiguous array in native byte order (a view when it already is one)."
+    a = np.asarray(a)
+    if not a.dtype.isnative: a = a.astype(a.dtype.newbyteorder('='))
+    return np.ascontiguousarray(a)
+
+def _spacing_of(affine) -> tuple:
+    return tuple(float(v) for v in np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))
+
+def _default_affine(spacing_mm) -> np.ndarray:
+    "The canonical affine: D towards S, H towards A, W towards R, origin 0."
+    d, h, w = spacing_mm
+    return np.array([[0, 0, w, 0], [0, h, 0, 0], [d, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+
+def _dhw_to_ijk(affine):
+    "Swap the first and third columns: a `(D, H, W)` affine <-> a NIfTI `(i, j, k) = (W, H, D)` affine."
+    return np.asarray(affine, dtype=np.float64)[:, [2, 1, 0, 3]]
+
+def _to_canonical(vol, affine):
+    "Reorient `(D, H, W)` voxels and their affine to the closest RAS+ (as `nibabel.as_closest_canonical`), in `(D, H, W)` order."
+    from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+    aff = _dhw_to_ijk(affine)
+    ornt = io_orientation(aff)
+    if np.array_equal(ornt, [[0, 1], [1, 1], [2, 1]]): return vol, affine
+    arr = apply_orientation(vol.T, ornt)               # (i, j, k) voxels reoriented to R, A, S
+    return arr.T, _dhw_to_ijk(aff @ inv_ornt_aff(ornt, vol.T.shape))
+
+def _read_nifti(p: Path, canonical: bool):
+    import nibabel as nib
+    img = nib.load(str(p))
+    if len(img.shape) == 4 and img.shape[3] == 1: img = img.slicer[..., 0]
+    if len(img.shape) != 3: raise ValueError(f"{str(p)!r} holds a {len(img.shape)}-D NIfTI image of shape {img.shape}; expected 3-D")
+    if canonical: img = nib.as_closest_canonical(img)
+    return np.asanyarray(img.dataobj).T, _dhw_to_ijk(img.affine)   # NIfTI stores (i, j, k) = (W, H, D)
+
+def _read_numpy(p: Path):
+    if p.name.lower().endswith('.npy'):
+        vol = np.load(p, allow_pickle=False)
+        return vol, (_default_affine((1.0, 1.0, 1.0)) if vol.ndim == 3 else None)
+    with np.load(p, allow_pickle=False) as z:
+        keys = [k for k in ('volume', 'image') if k in z.files]
+        arrays = [k for k in z.files if k not in ('spacing_mm', 'spacing', 'affine')]
+        if keys: key = keys[0]
+        elif len(arrays) == 1: key = arrays[0]
+        else: raise ValueError(f"{str(p)!r} holds arrays {z.files}; name the volume 'volume' or 'image'")
+        vol = z[key]
+        if 'affine' in z.files:
+            aff = np.asarray(z['affine'], dtype=np.float64)
+            if aff.shape != (4, 4): raise ValueError(f"{str(p)!r}: 'affine' has shape {aff.shape}, expected (4, 4)")
+            return vol, aff
+        sk = next((k for k in ('spacing_mm', 'spacing') if k in z.files), None)
+        sp = tuple(float(v) for v in z[sk]) if sk else (1.0, 1.0, 1.0)
+        if len(sp) != 3 or not all(np.isfinite(sp)) or min(sp) <= 0: raise ValueError(f"{str(p)!r} has invalid voxel spacing {sp}")
+        return vol, _default_affine(sp)
+
+# %% ../nbs/06_data.ipynb #006ffca9
+def _dcmread(p: Path):
+    "Read one DICOM file, or raise a ValueError naming it (not DICOM, truncated, unreadable)."
     import pydicom
     from pydicom.errors import InvalidDicomError
-    slices = []
-    for f in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.')):
-        try: slices.append(pydicom.dcmread(f))
-        except (InvalidDicomError, OSError): continue
-    slices = [s for s in slices if 'PixelData' in s]
-    if not slices: raise ValueError(f"folder {str(folder)!r} holds no DICOM image files")
-    series = sorted({str(s.get('SeriesInstanceUID', '')) for s in slices})
-    if len(series) > 1: raise ValueError(f"folder {str(folder)!r} mixes {len(series)} DICOM series {series}; put one series per folder")
-    shapes = {(int(s.Rows), int(s.Columns)) for s in slices}
-    if len(shapes) > 1: raise ValueError(f"DICOM series in {str(folder)!r} has slices of different sizes {sorted(shapes)}")
-    if all('ImagePositionPatient' in s and 'ImageOrientationPatient' in s for s in slices):
-        o = np.asarray(slices[0].ImageOrientationPatient, dtype=float)
-        normal = np.cross(o[:3], o[3:])
-        pos = np.array([float(np.dot(normal, np.asarray(s.ImagePositionPatient, dtype=float))) for s in slices])
-        order = np.argsort(pos); pos = pos[order]
-        dz = float(np.median(np.diff(pos))) if len(pos) > 1 else float(slices[0].get('SliceThickness', 1.0))
-    else:
-        order = np.argsort([int(s.get('InstanceNumber', i)) for i, s in enumerate(slices)])
-        dz = float(slices[0].get('SliceThickness', 1.0))
-    slices = [slices[i] for i in order]
-    vol = np.stack([s.pixel_array.astype(np.float32) * float(s.get('RescaleSlope', 1)) + float(s.get('RescaleIntercept', 0))
-                    for s in slices])
-    ps = [float(v) for v in slices[0].get('PixelSpacing', [1.0, 1.0])]
-    return vol, (abs(dz), ps[0], ps[1])
+    try: return pydicom.dcmread(p)
+    except InvalidDicomError as e: raise ValueError(f"{str(p)!r} is not a DICOM file: {e}") from None
+    except Exception as e: raise ValueError(f"{str(p)!r} could not be read as DICOM ({type(e).__name__}: {e}); is it truncated or corrupt?") from e
 
-def load_volume(path: str | Path, # `.nii`/`.nii.gz`, `.npy`, `.npz`, or a folder holding one DICOM series
-               ) -> tuple[np.ndarray, tuple[float, float, float]]:
-    "Read a 3-D volume: `(array (D, H, W), spacing_mm (d, h, w))`."
+def _is_dicom_file(p: Path) -> bool:
+    if p.suffix.lower() in ('.dcm', '.dicom', '.ima'): return True
+    try:
+        with open(p, 'rb') as f: return f.read(132)[128:] == b'DICM'
+    except OSError: return False
+
+def _fg(ds, i: int, seq: str, attr: str):
+    "`attr` of functional group `seq` for frame `i`: the per-frame group first, then the shared one; `None` if absent."
+    for name, k in (('PerFrameFunctionalGroupsSequence', i), ('SharedFunctionalGroupsSequence', 0)):
+        groups = ds.get(name)
+        if groups and k < len(groups) and groups[k].get(seq) and attr in groups[k].get(seq)[0]:
+            return groups[k].get(seq)[0].get(attr)
+    return None
+
+def _dcm_values(ds, p: Path) -> np.ndarray:
+    "Physical voxel values `(frames, rows, cols)` float32: the modality LUT (or per-frame rescale), times `DoseGridScaling`."
+    from pydicom.pixels import apply_modality_lut
+    if int(ds.get('SamplesPerPixel', 1) or 1) != 1:
+        raise ValueError(f"{str(p)!r} holds {ds.SamplesPerPixel}-sample (colour) pixels; expected a greyscale image")
+    try: arr = ds.pixel_array
+    except Exception as e: raise ValueError(f"{str(p)!r}: its pixel data cannot be decoded ({type(e).__name__}: {e})") from e
+    n = int(ds.get('NumberOfFrames', 1) or 1)
+    arr = arr.reshape(n, *arr.shape[-2:])
+    if 'RescaleSlope' not in ds and 'ModalityLUTSequence' not in ds and _fg(ds, 0, 'PixelValueTransformationSequence', 'RescaleSlope') is not None:
+        lin = np.array([[float(_fg(ds, i, 'PixelValueTransformationSequence', a) or d) for a, d in (('RescaleSlope', 1), ('RescaleIntercept', 0))]
+                        for i in range(n)])                    # enhanced multi-frame: rescale per frame
+        out = arr * lin[:, 0, None, None] + lin[:, 1, None, None]
+    else: out = apply_modality_lut(arr, ds)
+    if 'DoseGridScaling' in ds: out = out * float(ds.DoseGridScaling)   # RT Dose: stored integers -> Gy
+    return out.astype(np.float32, copy=False)
+
+def _orientation_name(iop) -> str:
+    n = np.abs(np.cross(iop[:3], iop[3:]))
+    return ('sagittal', 'coronal', 'axial')[int(n.argmax())] if n.max() > 0.9 else 'oblique'
+
+def _dcm_affine(ipps, iop, ps, names, where, allow_gaps, thickness, keep_order=False):
+    "Order of the slices and the `(D, H, W)` -> RAS+ affine from per-slice positions `(n, 3)` (LPS, mm)."
+    row, col = iop[:3], iop[3:]                              # directions of increasing column / row index
+    normal = np.cross(row, col)
+    pos = ipps @ normal
+    order = np.arange(len(pos)) if keep_order and (np.all(np.diff(pos) > 0) or np.all(np.diff(pos) < 0)) else np.argsort(pos, kind='stable')
+    pos = pos[order]
+    if len(pos) == 1: step = float(thickness)
+    else:
+        d = np.diff(pos); step = float(np.median(d))
+        same = np.flatnonzero(np.abs(d) < 1e-3)
+        if same.size:
+            i = same[0]
+            raise ValueError(f"{where}: {names[order[i]]} and {names[order[i + 1]]} are both at {pos[i]:+.2f} mm along the slice normal "
+                             f"({same.size} such pair(s)): two acquisitions in one series? Keep one per folder")
+        bad = np.flatnonzero(np.abs(d - step) > 0.02 * abs(step) + 1e-3)
+        if bad.size:
+            i = bad[0]
+            msg = (f"{where}: slices are not evenly spaced: {names[order[i]]} at {pos[i]:+.2f} mm and {names[order[i + 1]]} at "
+                   f"{pos[i + 1]:+.2f} mm along the slice normal are {abs(d[i]):.2f} mm apart, the others {abs(step):.2f} mm"
+                   + (f" (about {round(d[i] / step) - 1} missing slice(s))" if d[i] / step > 1.5 else '')
+                   + (f"; {bad.size - 1} more uneven gap(s)" if bad.size > 1 else ''))
+            if not allow_gaps: raise ValueError(msg + "; pass allow_gaps=True to stack them anyway")
+            warnings.warn(msg + f"; stacked anyway (allow_gaps=True) with spacing {abs(step):.2f} mm, so positions beyond the gap are off")
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = normal * step, col * ps[0], row * ps[1], ipps[order[0]]
+    return order, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps     # DICOM patient space is LPS+; medlab's affines are RAS+
+
+def _dcm_plane(ds, where):
+    "`(ImageOrientationPatient (6,), PixelSpacing (2,))` of a dataset, from its functional groups when multi-frame."
+    iop = ds.get('ImageOrientationPatient') or _fg(ds, 0, 'PlaneOrientationSequence', 'ImageOrientationPatient')
+    ps = ds.get('PixelSpacing') or _fg(ds, 0, 'PixelMeasuresSequence', 'PixelSpacing')
+    if iop is None:
+        warnings.warn(f"{where} has no ImageOrientationPatient: taken as axial (rows along +x, columns along +y)")
+        iop = [1, 0, 0, 0, 1, 0]
+    if ps is None:
+        warnings.warn(f"{where} has no PixelSpacing: taken as 1 mm")
+        ps = [1, 1]
+    return np.asarray([float(v) for v in iop]), np.asarray([float(v) for v in ps])
+
+def _thickness(ds) -> float:
+    for k in ('SpacingBetweenSlices', 'SliceThickness'):
+        v = ds.get(k)
+        if v not in (None, '') and float(v) > 0: return abs(float(v))
+    return 1.0
+
+def _read_dicom_file(p: Path, allow_gaps: bool, ds=None):
+    "One DICOM file: a single slice `(1, H, W)` or a multi-frame image / RT Dose grid `(frames, H, W)`."
+    ds = _dcmread(p) if ds is None else ds
+    if 'PixelData' not in ds:
+        if _expects_pixels(ds): raise ValueError(f"{str(p)!r} is a DICOM image without pixel data; truncated or corrupt?")
+        raise ValueError(f"{str(p)!r} holds no image (Modality={ds.get('Modality')!r}); expected an image or RT Dose file")
+    vol = _dcm_values(ds, p)
+    n, where = len(vol), repr(str(p))
+    iop, ps = _dcm_plane(ds, where)
+    normal = np.cross(iop[:3], iop[3:])
+    ipp = ds.get('ImagePositionPatient')
+    if n > 1 and ds.get('GridFrameOffsetVector') is not None and ipp is not None:
+        off = np.asarray([float(v) for v in ds.GridFrameOffsetVector])
+        if len(off) != n: raise ValueError(f"{where}: GridFrameOffsetVector has {len(off)} offsets for {n} frames")
+        ipps = np.asarray([float(v) for v in ipp]) + (off - off[0])[:, None] * normal   # relative (first 0) or absolute offsets
+    elif n > 1 and _fg(ds, 0, 'PlanePositionSequence', 'ImagePositionPatient') is not None:
+        ipps = np.asarray([[float(v) for v in _fg(ds, i, 'PlanePositionSequence', 'ImagePositionPatient')] for i in range(n)])
+    elif n == 1 and ipp is not None: ipps = np.asarray([[float(v) for v in ipp]])
+    else:
+        warnings.warn(f"{where} gives no frame positions (ImagePositionPatient, GridFrameOffsetVector or per-frame PlanePositionSequence): "
+                      f"frames taken as {_thickness(ds):g} mm apart from SpacingBetweenSlices/SliceThickness")
+        ipps = np.arange(n)[:, None] * _thickness(ds) * normal
+    order, aff = _dcm_affine(ipps, iop, ps, [f"frame {i}" for i in range(n)], where, allow_gaps, _thickness(ds), keep_order=True)
+    return (vol if np.array_equal(order, np.arange(n)) else vol[order]), aff
+
+def _expects_pixels(ds) -> bool:
+    "Whether a dataset should hold pixel data (an image or RT Dose SOP class, or image attributes): if it has none, it was cut short."
+    sop = ds.get('file_meta', {}).get('MediaStorageSOPClassUID') or ds.get('SOPClassUID')
+    name = getattr(sop, 'name', '') or ''
+    return 'Rows' in ds or 'Image Storage' in name or 'Dose Storage' in name
+
+def _series_desc(groups) -> str:
+    return '; '.join(f"{uid} ({ds[0][1].get('Modality', '?')}, {len(ds)} file(s)"
+                     + (f", {str(ds[0][1].SeriesDescription)!r})" if ds[0][1].get('SeriesDescription') else ')') for uid, ds in groups.items())
+
+def _read_dicom_folder(folder: Path, series_uid: str | None, allow_gaps: bool):
+    "One DICOM series from a folder: slices sorted along the normal, spacing measured from their positions."
+    from pydicom.errors import InvalidDicomError
+    import pydicom
+    items, other = [], []
+    for f in sorted(q for q in folder.iterdir() if q.is_file() and not q.name.startswith('.')):
+        try: ds = pydicom.dcmread(f)
+        except InvalidDicomError: continue                 # not DICOM (a README, a DICOMDIR-less index): skipped
+        except Exception as e: raise ValueError(f"{str(f)!r} could not be read as DICOM ({type(e).__name__}: {e}); is it truncated or corrupt?") from e
+        (items if 'PixelData' in ds else other).append((f, ds))
+    if not items: raise ValueError(f"folder {str(folder)!r} holds no DICOM image files")
+    groups: dict = {}
+    for f, ds in items: groups.setdefault(str(ds.get('SeriesInstanceUID', '')), []).append((f, ds))
+    if series_uid is not None:
+        if str(series_uid) not in groups: raise ValueError(f"series_uid={series_uid!r} is not in folder {str(folder)!r}, which holds: {_series_desc(groups)}")
+        items = groups[str(series_uid)]
+    elif len(groups) > 1:
+        raise ValueError(f"folder {str(folder)!r} holds {len(groups)} DICOM series: {_series_desc(groups)}; pass series_uid= to pick one")
+    uid = str(items[0][1].get('SeriesInstanceUID', ''))
+    where = f"DICOM series {uid} in {str(folder)!r}"
+    broken = [f.name for f, ds in other if _expects_pixels(ds)]
+    if broken: raise ValueError(f"{where}: {broken[:3]} {'is' if len(broken) == 1 else 'are'} DICOM image file(s) without pixel data; truncated or corrupt?")
+    if len(items) == 1: return _read_dicom_file(items[0][0], allow_gaps, items[0][1])
+    multi = [f.name for f, ds in items if int(ds.get('NumberOfFrames', 1) or 1) > 1]
+    if multi: raise ValueError(f"{where} mixes {len(items)} files with multi-frame ones ({multi[:3]}); load a multi-frame file by its path")
+    orients: dict = {}
+    for f, ds in items:
+        iop = ds.get('ImageOrientationPatient')
+        orients.setdefault(None if iop is None else tuple(float(v) for v in np.round([float(v) for v in iop], 3) + 0.0), []).append((f, ds))
+    if len(orients) > 1:
+        desc = ', '.join(f"{'missing' if o is None else _orientation_name(np.array(o))} {list(o) if o else ''} ({len(v)} slice(s))".replace(' ()', '')
+                         for o, v in orients.items())
+        raise ValueError(f"{where} holds slices of {len(orients)} orientations: {desc}; a volume has one "
+                         "(localizers? keep each orientation's files in a folder of their own)")
+    shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
+    if len(shapes) > 1: raise ValueError(f"{where} has slices of different sizes {sorted(shapes)}")
+    names = [f"{f.name} (instance {ds.get('InstanceNumber', '?')})" for f, ds in items]
+    if all('ImagePositionPatient' in ds for _, ds in items):
+        iop, ps = _dcm_plane(items[0][1], where)
+        ipps = np.asarray([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
+        order, aff = _dcm_affine(ipps, iop, ps, names, where, allow_gaps, _thickness(items[0][1]))
+    else:
+        warnings.warn(f"{where}: slices without ImagePositionPatient; ordered by InstanceNumber, spaced by SpacingBetweenSlices/SliceThickness")
+        iop, ps = _dcm_plane(items[0][1], where)
+        order = np.argsort([int(ds.get('InstanceNumber', i) or i) for i, (_, ds) in enumerate(items)], kind='stable')
+        ipps = np.arange(len(items))[:, None] * _thickness(items[0][1]) * np.cross(iop[:3], iop[3:])
+        _, aff = _dcm_affine(ipps, iop, ps, names, where, allow_gaps, _thickness(items[0][1]), keep_order=True)
+    vol = np.empty((len(items), *shapes.pop()), np.float32)
+    for k, i in enumerate(order): vol[k] = _dcm_values(items[i][1], items[i][0])[0]
+    return vol, aff
+
+# %% ../nbs/06_data.ipynb #79a6ebb8
+def load_volume(path: str | Path, # `.nii`/`.nii.gz`, `.npy`, `.npz`, a DICOM file (one slice, multi-frame, RT Dose) or a folder holding a DICOM series
+                canonical: bool = True, # reorient to RAS+ in `(D, H, W)` order (D towards S, H towards A, W towards R); `False`: the file's own voxel order
+                series_uid: str | None = None, # DICOM folders holding several series: the `SeriesInstanceUID` to load
+                allow_gaps: bool = False, # DICOM: warn instead of raising when slices are unevenly spaced (missing slices)
+               ) -> Volume:
+    "Read a 3-D volume: a `Volume` that unpacks as `(array (D, H, W), spacing_mm (d, h, w))`, with its RAS+ `affine`."
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f"volume path={str(p)!r} does not exist")
-    name = p.name.lower()
-    if p.is_dir(): vol, sp = _load_dicom_series(p)
-    elif name.endswith('.nii') or name.endswith('.nii.gz'):
-        import nibabel as nib
-        img = nib.load(str(p))
-        vol = np.asanyarray(img.dataobj)
-        if vol.ndim == 4 and vol.shape[3] == 1: vol = vol[..., 0]
-        if vol.ndim != 3: raise ValueError(f"{str(p)!r} holds a {vol.ndim}-D NIfTI image of shape {vol.shape}; expected 3-D")
-        vol = np.ascontiguousarray(vol.transpose(2, 1, 0))
-        sp = tuple(float(z) for z in img.header.get_zooms()[:3][::-1])
-    elif name.endswith('.npy'): vol, sp = np.load(p, allow_pickle=False), (1.0, 1.0, 1.0)
-    elif name.endswith('.npz'):
-        with np.load(p, allow_pickle=False) as z:
-            keys = [k for k in ('volume', 'image') if k in z.files]
-            arrays = [k for k in z.files if k not in ('spacing_mm', 'spacing')]
-            if keys: key = keys[0]
-            elif len(arrays) == 1: key = arrays[0]
-            else: raise ValueError(f"{str(p)!r} holds arrays {z.files}; name the volume 'volume' or 'image'")
-            vol = z[key]
-            sk = next((k for k in ('spacing_mm', 'spacing') if k in z.files), None)
-            sp = tuple(float(v) for v in z[sk]) if sk else (1.0, 1.0, 1.0)
-    elif name.endswith('.dcm'): raise ValueError(f"path={str(p)!r} is one DICOM file; pass the folder holding the whole series")
-    else: raise ValueError(f"path={str(p)!r}: unknown volume format; expected .nii, .nii.gz, .npy, .npz or a DICOM series folder")
+    if not isinstance(canonical, bool): raise ValueError(f"canonical={canonical!r} must be True or False")
+    name, dicom = p.name.lower(), p.is_dir() or not p.name.lower().endswith(('.nii', '.nii.gz', '.npy', '.npz'))
+    if series_uid is not None and not p.is_dir(): raise ValueError(f"series_uid={series_uid!r} picks a series in a DICOM folder, but path={str(p)!r} is a file")
+    if p.is_dir(): vol, aff = _read_dicom_folder(p, series_uid, allow_gaps)
+    elif name.endswith(('.nii', '.nii.gz')): vol, aff = _read_nifti(p, canonical)
+    elif name.endswith(('.npy', '.npz')): vol, aff = _read_numpy(p)
+    elif _is_dicom_file(p): vol, aff = _read_dicom_file(p, allow_gaps)
+    else: raise ValueError(f"path={str(p)!r}: unknown volume format; expected .nii, .nii.gz, .npy, .npz, a DICOM file or a DICOM series folder")
     if vol.ndim != 3: raise ValueError(f"{str(p)!r} holds an array of shape {vol.shape}; expected a 3-D volume (D, H, W)")
-    if len(sp) != 3 or not all(np.isfinite(sp)) or min(sp) <= 0: raise ValueError(f"{str(p)!r} has invalid voxel spacing {sp}")
-    return vol, tuple(sp)
+    if vol.dtype.kind not in 'biuf': raise ValueError(f"{str(p)!r} holds an array of dtype {vol.dtype}; expected numbers")
+    if canonical and (dicom or name.endswith('.npz')): vol, aff = _to_canonical(vol, aff)
+    sp = _spacing_of(aff)
+    if not all(np.isfinite(sp)) or min(sp) <= 0: raise ValueError(f"{str(p)!r} has invalid voxel spacing {sp}")
+    return Volume(_native(vol), sp, aff, str(p))
+
+# %% ../nbs/06_data.ipynb #020fb285
+def save_volume(path: str | Path, # `.nii`, `.nii.gz`, `.npz` (array, spacing and affine) or `.npy` (the array only)
+                array, # `(D, H, W)` array or tensor, in medlab's order (as `load_volume` returns it)
+                spacing_mm=None, # `(d, h, w)` voxel size in mm, or one number; `None`: from `affine`, else 1 mm
+                affine=None, # `(4, 4)` voxel `(d, h, w, 1)` -> RAS+ mm (a `Volume.affine`); `None`: canonical axes with `spacing_mm`, origin 0
+               ) -> Path:
+    "Write a volume atomically (temporary file, then `os.replace`) so that `load_volume` gives back its values, spacing and orientation."
+    p = Path(path); name = p.name.lower()
+    arr = array.detach().cpu().numpy() if torch.is_tensor(array) else np.asarray(array)
+    check_ndim(arr, 'array', 3, '(D, H, W)')
+    if arr.dtype.kind not in 'biuf': raise ValueError(f"array has dtype {arr.dtype}; expected numbers")
+    sp = None if spacing_mm is None else tuple(float(check_range(float(s), 'spacing_mm', 0, None, lo_inclusive=False)) for s in as_tuple(spacing_mm, 3, 'spacing_mm'))
+    if affine is not None:
+        aff = np.asarray(affine, dtype=np.float64)
+        if aff.shape != (4, 4) or not np.isfinite(aff).all() or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
+            raise ValueError(f"affine must be a finite, invertible (4, 4) matrix, got shape {aff.shape}")
+        if sp is not None and not np.allclose(sp, _spacing_of(aff), rtol=1e-4):
+            raise ValueError(f"spacing_mm={sp} disagrees with the affine's voxel size {tuple(round(s, 4) for s in _spacing_of(aff))}; pass one of them")
+    else: aff = _default_affine(sp or (1.0, 1.0, 1.0))
+    if name.endswith(('.nii', '.nii.gz')):
+        import gzip
+        import nibabel as nib
+        data = _native(arr.astype(np.uint8) if arr.dtype == bool else arr)
+        img = nib.Nifti1Image(data.T, _dhw_to_ijk(aff), dtype=data.dtype)   # NIfTI stores (i, j, k) = (W, H, D)
+        img.set_qform(img.affine, code=1); img.set_sform(img.affine, code=1)
+        raw = img.to_bytes()
+        return atomic_write_bytes(p, gzip.compress(raw, compresslevel=1, mtime=0) if name.endswith('.gz') else raw)
+    buf = io.BytesIO()
+    if name.endswith('.npz'): np.savez(buf, volume=arr, spacing_mm=np.asarray(_spacing_of(aff)), affine=aff)
+    elif name.endswith('.npy'):
+        if spacing_mm is not None or affine is not None:
+            raise ValueError(f"path={str(p)!r}: .npy holds no spacing or orientation; save to .npz or .nii.gz to keep them")
+        np.save(buf, arr)
+    else: raise ValueError(f"path={str(p)!r}: save_volume writes .nii, .nii.gz, .npz or .npy")
+    return atomic_write_bytes(p, buf.getvalue())
 
 # %% ../nbs/06_data.ipynb #b3341c38
 class RandomPatchDataset(LazyCacheMixin, Dataset):
@@ -888,7 +1155,7 @@ class RandomPatchDataset(LazyCacheMixin, Dataset):
         if not self.volumes: raise ValueError("volumes is empty")
 
     def _check(self, i, v):
-        img, lab = v if isinstance(v, (tuple, list)) else (v, None)
+        img, lab = v if isinstance(v, (tuple, list)) and not isinstance(v, Volume) else (v, None)
         img = img.numpy() if torch.is_tensor(img) else np.asarray(img)
         check_ndim(img, f'volumes[{i}] image', (3, 4), '(D, H, W) or (C, D, H, W)')
         if img.dtype.kind not in 'fiub': raise TypeError(f"volumes[{i}] image must hold numbers, got dtype {img.dtype}")

@@ -17,8 +17,8 @@ from .core import check_finite, check_int, check_ndim, check_range
 
 # %% auto #0
 __all__ = ['DetectorGrid', 'MLC', 'aperture_mask', 'DetectorKernel', 'analytic_kernel', 'matrix_kernel', 'convolve_detector',
-           'VMATPlan', 'random_vmat_plan', 'synthesize_arc', 'synthetic_epid_sequence', 'read_rtplan', 'gamma_index',
-           'gamma_pass_rate']
+           'VMATPlan', 'random_vmat_plan', 'synthesize_arc', 'synthetic_epid_sequence', 'rtplan_beams', 'read_rtplan',
+           'gamma_index', 'gamma_pass_rate']
 
 # %% ../nbs/01_epid.ipynb #5af342b1
 def _as_f64(x, name: str) -> torch.Tensor:
@@ -254,7 +254,7 @@ def analytic_kernel(grid: DetectorGrid, # the kernel is sampled at this grid's d
                     lorentz_weight: float = 0.217, # fraction in the Lorentzian tail
                     gamma_mm: float = 12.84, # Lorentzian half width at half maximum
                    ) -> DetectorKernel:
-    "The seed's separable EPID response: a Gaussian core plus a Lorentzian tail, pixel-integrated, outer product, sum 1."
+    "A separable EPID response (medlab's default parameters): a Gaussian core plus a Lorentzian tail, pixel-integrated, outer product, sum 1."
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     check_range(half_width_mm, 'half_width_mm', 0, None)
     for v, nm in ((gauss_weight, 'gauss_weight'), (lorentz_weight, 'lorentz_weight')): check_range(v, nm, 0, None)
@@ -358,7 +358,7 @@ class VMATPlan:
     mlc: MLC
 
     def __init__(self,
-                 angles_deg, # `(N,)` gantry angle at each control point, N >= 3
+                 angles_deg, # `(N,)` gantry angle at each control point, N >= 2 (a static field has 2)
                  leaf_a_mm, # `(N, L)` bank A tips (bank A enters from -x)
                  leaf_b_mm, # `(N, L)` bank B tips (bank B enters from +x)
                  jaws_mm, # `(N, 4)` signed `(x1, x2, y1, y2)` jaw positions
@@ -370,7 +370,7 @@ class VMATPlan:
         self.angles_deg = _as_f64(angles_deg, 'angles_deg')
         check_ndim(self.angles_deg, 'angles_deg', 1, '(N,)'); check_finite(self.angles_deg, 'angles_deg')
         n = self.angles_deg.numel()
-        if n < 3: raise ValueError(f"angles_deg has {n} control point(s); a plan needs at least 3")
+        if n < 2: raise ValueError(f"angles_deg has {n} control point(s); a plan needs at least 2")
         self.leaf_a_mm, self.leaf_b_mm = (_check_bank(x, nm, self.mlc) for x, nm in ((leaf_a_mm, 'leaf_a_mm'), (leaf_b_mm, 'leaf_b_mm')))
         self.jaws_mm = _check_jaws(jaws_mm, 'jaws_mm', self.mlc)
         self.mu = _as_f64(mu, 'mu')
@@ -568,88 +568,136 @@ def _jaw_pair(state, names, travel):
             return v
     return [-travel, travel]
 
-def read_rtplan(path, # a DICOM RT Plan file
-                beam: int = 0, # index of the beam (arc) in `BeamSequence`
-                travel_mm: float = 200.0, # leaf/jaw travel limit of the MLC built from `LeafPositionBoundaries`
-               ) -> VMATPlan:
-    "Read one arc of a DICOM RT Plan (gantry angles, MLCX banks, ASYMX/ASYMY jaws, cumulative MU) into a `VMATPlan`."
-    import pydicom  # optional dependency (the `io` extra)
+def _read_plan(path):
+    "The RT Plan dataset at `path`, or a ValueError naming the path (missing, not DICOM, not a plan, truncated)."
+    import pydicom
     from pydicom.errors import InvalidDicomError
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"path={str(path)!r} does not exist")
     try: ds = pydicom.dcmread(path)
     except InvalidDicomError as e: raise ValueError(f"path={str(path)!r} is not a DICOM file: {e}") from None
+    except Exception as e: raise ValueError(f"path={str(path)!r} could not be read as an RT Plan ({type(e).__name__}: {e}); truncated or corrupt?") from e
     if getattr(ds, 'Modality', None) != 'RTPLAN' or 'BeamSequence' not in ds:
-        raise ValueError(f"path={str(path)!r} is not an RT Plan with a BeamSequence (Modality={getattr(ds, 'Modality', None)!r})")
-    beams = ds.BeamSequence
-    if isinstance(beam, bool) or not isinstance(beam, int) or not -len(beams) <= beam < len(beams):
-        raise ValueError(f"beam={beam!r} must be an index into the plan's {len(beams)} beam(s)")
-    b = beams[beam]
+        raise ValueError(f"path={str(path)!r} is not an RT Plan with a BeamSequence (Modality={getattr(ds, 'Modality', None)!r}); "
+                         "if it is one, it is truncated or corrupt")
+    n_fg = [int(fg.NumberOfBeams) for fg in ds.get('FractionGroupSequence', []) if fg.get('NumberOfBeams') is not None]
+    if n_fg and len(ds.BeamSequence) < max(n_fg):
+        raise ValueError(f"path={str(path)!r}: the fraction group names {max(n_fg)} beams but the BeamSequence holds {len(ds.BeamSequence)}; truncated or corrupt?")
+    for i, b in enumerate(ds.BeamSequence):
+        n_cp, cps = b.get('NumberOfControlPoints'), b.get('ControlPointSequence') or []
+        if not cps or (n_cp is not None and int(n_cp) != len(cps)) or 'CumulativeMetersetWeight' not in cps[-1]:
+            raise ValueError(f"path={str(path)!r}: beam {i} declares {n_cp} control points but {len(cps)} could be read; truncated or corrupt?")
+    return ds
+
+def _beam_mu(ds, b):
+    for fg in ds.get('FractionGroupSequence', []):
+        for rb in fg.get('ReferencedBeamSequence', []):
+            if int(rb.ReferencedBeamNumber) == int(b.BeamNumber) and rb.get('BeamMeterset') is not None: return float(rb.BeamMeterset)
+    return None
+
+def rtplan_beams(path, # a DICOM RT Plan file
+                ) -> list[dict]:
+    "The beams of an RT Plan: `index` (for `read_rtplan(beam=)`), `number`, `name`, `type` (static/dynamic), `control_points`, `mu`."
+    ds = _read_plan(path)
+    return [{'index': i, 'number': int(b.BeamNumber), 'name': str(b.get('BeamName', '')),
+             'type': str(b.get('BeamType', '')).lower() or None, 'control_points': len(b.ControlPointSequence), 'mu': _beam_mu(ds, b)}
+            for i, b in enumerate(ds.BeamSequence)]
+
+def read_rtplan(path, # a DICOM RT Plan file
+                beam: int = 0, # index of the beam in `BeamSequence` (see `rtplan_beams`)
+                travel_mm: float = 200.0, # leaf/jaw travel limit of the MLC built from `LeafPositionBoundaries`
+               ) -> VMATPlan:
+    "Read one beam of a DICOM RT Plan (arc or static field: gantry angles, MLC banks or none, jaws, cumulative MU) into a `VMATPlan`."
+    ds = _read_plan(path)
+    path, beams = Path(path), ds.BeamSequence
+    b = beams[check_int(beam, 'beam', -len(beams), len(beams) - 1)]
     devs = {d.RTBeamLimitingDeviceType: d for d in b.get('BeamLimitingDeviceSequence', [])}
-    if 'MLCX' not in devs or 'LeafPositionBoundaries' not in devs['MLCX']:
-        raise ValueError(f"beam {beam} has no MLCX device with LeafPositionBoundaries (devices: {sorted(devs)})")
-    mlc = MLC.from_boundaries([float(v) for v in devs['MLCX'].LeafPositionBoundaries], travel_mm=travel_mm,
-                              name=str(getattr(b, 'BeamName', 'RT Plan MLC')))
+    kind = next((k for k in ('MLCX', 'MLCY') if k in devs), None)
+    if kind is not None:
+        if 'LeafPositionBoundaries' not in devs[kind]: raise ValueError(f"beam {beam}: the {kind} device has no LeafPositionBoundaries")
+        mlc = MLC.from_boundaries([float(v) for v in devs[kind].LeafPositionBoundaries], travel_mm=travel_mm,
+                                  name=str(getattr(b, 'BeamName', 'RT Plan MLC')))
+    else: mlc = MLC.from_boundaries([-travel_mm, travel_mm], travel_mm=travel_mm, name='no MLC (jaws only)')   # one open pair
     L = mlc.n_leaves
+    # jaws across the leaf motion come first: for an MLCY the plan is in the collimator frame turned by 90 degrees
+    xj, yj = (('ASYMY', 'Y'), ('ASYMX', 'X')) if kind == 'MLCY' else (('ASYMX', 'X'), ('ASYMY', 'Y'))
     state, gantry, rows = {}, None, []
     for i, cp in enumerate(b.ControlPointSequence):
         if 'GantryAngle' in cp: gantry = float(cp.GantryAngle)
         if gantry is None: raise ValueError(f"control point {i} of beam {beam} has no GantryAngle and none came before it")
         for pos in cp.get('BeamLimitingDevicePositionSequence', []):
-            state[pos.RTBeamLimitingDeviceType] = [float(v) for v in pos.LeafJawPositions]
-        if 'MLCX' not in state: raise ValueError(f"control point {i} of beam {beam} has no MLCX positions and none came before it")
-        leaves = state['MLCX']
-        if len(leaves) != 2 * L: raise ValueError(f"control point {i}: MLCX has {len(leaves)} positions, expected 2 x {L}")
+            state[pos.RTBeamLimitingDeviceType] = [float(v) for v in pos.LeafJawPositions]   # what is not repeated carries forward
+        if kind is None: leaves = [-travel_mm, travel_mm]
+        elif kind not in state: raise ValueError(f"control point {i} of beam {beam} has no {kind} positions and none came before it")
+        else: leaves = state[kind]
+        if len(leaves) != 2 * L: raise ValueError(f"control point {i}: {kind} has {len(leaves)} positions, expected 2 x {L}")
         if 'CumulativeMetersetWeight' not in cp: raise ValueError(f"control point {i} of beam {beam} has no CumulativeMetersetWeight")
-        jaws = _jaw_pair(state, ('ASYMX', 'X'), mlc.travel_mm) + _jaw_pair(state, ('ASYMY', 'Y'), mlc.travel_mm)
+        jaws = _jaw_pair(state, xj, mlc.travel_mm) + _jaw_pair(state, yj, mlc.travel_mm)
         rows.append((gantry, leaves[:L], leaves[L:], jaws, float(cp.CumulativeMetersetWeight)))
     g, a, bb, j, w = (torch.tensor(list(col), dtype=torch.float64) for col in zip(*rows))
-    meterset = None
-    for fg in ds.get('FractionGroupSequence', []):
-        for rb in fg.get('ReferencedBeamSequence', []):
-            if int(rb.ReferencedBeamNumber) == int(b.BeamNumber) and 'BeamMeterset' in rb: meterset = float(rb.BeamMeterset)
+    meterset = _beam_mu(ds, b)
     final = float(getattr(b, 'FinalCumulativeMetersetWeight', w[-1].item()) or w[-1].item())
     mu = w / final * meterset if meterset is not None and final > 0 else w   # without a BeamMeterset, MU = meterset weight
-    return VMATPlan(angles_deg=g, leaf_a_mm=a, leaf_b_mm=bb, jaws_mm=j, mu=mu, mlc=mlc)
+    plan = VMATPlan(angles_deg=g, leaf_a_mm=a, leaf_b_mm=bb, jaws_mm=j, mu=mu, mlc=mlc)
+    plan.leaf_axis = 'y' if kind == 'MLCY' else 'x'
+    return plan
 
 # %% ../nbs/01_epid.ipynb #ec7de266
-def _shell(distance, step):
-    "Points on a circle of radius `distance` no more than `step` apart (pymedphys's 2-D shell), as `(dy, dx)`."
-    k = int(np.ceil(2 * np.pi * distance / step)) + 1
-    th = np.linspace(0, 2 * np.pi, k + 1)[:-1]
-    return distance * np.cos(th), distance * np.sin(th)
+def _shell(distance, step, nd=2):
+    "Points `distance` from the origin no more than `step` apart, one array per axis: pymedphys's circle (2-D) or sphere (3-D)."
+    if nd == 2:
+        k = int(np.ceil(2 * np.pi * distance / step)) + 1
+        th = np.linspace(0, 2 * np.pi, k + 1)[:-1]
+        return distance * np.cos(th), distance * np.sin(th)
+    el = np.linspace(0, np.pi, int(np.ceil(np.pi * distance / step)) + 1)   # rings of constant elevation
+    ks = np.ceil(2 * np.pi * distance * np.sin(el) / step).astype(int) + 1
+    az = [np.linspace(0, 2 * np.pi, k + 1)[:-1] for k in ks]
+    return (np.concatenate([distance * np.sin(e) * np.cos(a) for e, a in zip(el, az)]),
+            np.concatenate([distance * np.sin(e) * np.sin(a) for e, a in zip(el, az)]),
+            np.concatenate([distance * np.cos(e) * np.ones_like(a) for e, a in zip(el, az)]))
 
 def _gamma_search(ref, ev, spacing, dose_percent, dta_mm, cutoff_percent, global_norm, interp_fraction, max_gamma):
-    "Unclipped gamma `(H, W)` float64 numpy (NaN below the cutoff) by pymedphys's expanding-shell search, vectorised over points."
-    H, W = ref.shape
+    "Unclipped gamma `(H, W)` or `(D, H, W)` float64 numpy (NaN below the cutoff) by pymedphys's expanding-shell search, vectorised over points."
+    shape, nd = ref.shape, ref.ndim
     norm = float(ref.max())
     if not norm > 0: raise ValueError(f"reference has maximum {norm:g}; gamma needs a positive dose maximum to normalise")
     refs = ref.ravel()
     act = np.flatnonzero(refs >= cutoff_percent / 100 * norm)
-    gamma = np.full(H * W, np.inf)
-    ev_pad = np.zeros((H + 1, W + 1)); ev_pad[:H, :W] = ev
+    gamma = np.full(refs.size, np.inf)
+    pshape = tuple(s + 1 for s in shape)                 # one zero plane past each far edge: interpolation never reads out of bounds
+    ev_pad = np.zeros(pshape); ev_pad[tuple(slice(0, s) for s in shape)] = ev
     ev_pad = ev_pad.ravel()
+    strides = [int(np.prod(pshape[k + 1:])) for k in range(nd)]
+    top = ev_pad.size - 1 - sum(strides)
     dd = dose_percent / 100
     mg = math.inf if max_gamma is None else max_gamma
     step = dta_mm / interp_fraction
     distance, forced = 0.0, [dta_mm]
     while distance <= dta_mm * mg and act.size:
-        sy, sx = _shell(distance, step)
-        py, px = sy / spacing[0], sx / spacing[1]
-        fy0, fx0 = np.floor(py), np.floor(px)
-        fy, fx = (py - fy0)[:, None], (px - fx0)[:, None]
-        off = (fy0 * (W + 1) + fx0).astype(np.int64)[:, None]
-        ylo, yhi = np.ceil(-py)[:, None], np.floor(H - 1 - py)[:, None]    # iy + py in [0, H - 1]
-        xlo, xhi = np.ceil(-px)[:, None], np.floor(W - 1 - px)[:, None]
-        S = py.size; chunk = max(1, 2_000_000 // S)
+        q = [s / sp for s, sp in zip(_shell(distance, step, nd), spacing)]      # shell shifts in voxels, per axis
+        q0 = [np.floor(v) for v in q]
+        fr = [(v - v0)[:, None] for v, v0 in zip(q, q0)]
+        off = sum(v0 * st for v0, st in zip(q0, strides)).astype(np.int64)[:, None]
+        lo = [np.ceil(-v)[:, None] for v in q]                                  # voxel i + shift must stay in [0, n - 1]
+        hi = [np.floor(n - 1 - v)[:, None] for v, n in zip(q, shape)]
+        S = q[0].size; chunk = max(1, 2_000_000 // S)
         still = []
         for c0 in range(0, act.size, chunk):
             idx = act[c0:c0 + chunk]
-            iy, ix = np.divmod(idx, W)
-            valid = (iy >= ylo) & (iy <= yhi) & (ix >= xlo) & (ix <= xhi)
-            base = np.clip(iy * (W + 1) + ix + off, 0, ev_pad.size - W - 3)
-            v = ((ev_pad[base] * (1 - fx) + ev_pad[base + 1] * fx) * (1 - fy)
-                 + (ev_pad[base + W + 1] * (1 - fx) + ev_pad[base + W + 2] * fx) * fy)
+            if nd == 2: ii = np.divmod(idx, shape[1])
+            else: iz, rest = np.divmod(idx, shape[1] * shape[2]); ii = (iz, *np.divmod(rest, shape[2]))
+            valid = (ii[0] >= lo[0]) & (ii[0] <= hi[0])
+            for a in range(1, nd): valid &= (ii[a] >= lo[a]) & (ii[a] <= hi[a])
+            base = np.clip(sum(i * st for i, st in zip(ii, strides)) + off, 0, top)
+            if nd == 2:
+                fy, fx = fr; sy = strides[0]
+                v = ((ev_pad[base] * (1 - fx) + ev_pad[base + 1] * fx) * (1 - fy)
+                     + (ev_pad[base + sy] * (1 - fx) + ev_pad[base + sy + 1] * fx) * fy)
+            else:
+                fz, fy, fx = fr; sz, sy = strides[0], strides[1]
+                lerp_x = lambda o: ev_pad[base + o] * (1 - fx) + ev_pad[base + o + 1] * fx
+                v = ((lerp_x(0) * (1 - fy) + lerp_x(sy) * fy) * (1 - fz)
+                     + (lerp_x(sz) * (1 - fy) + lerp_x(sz + sy) * fy) * fz)
             r = refs[idx]
             diff = (v - r) / (norm if global_norm else r)
             diff *= 1 / dd
@@ -665,7 +713,7 @@ def _gamma_search(ref, ev, spacing, dose_percent, dta_mm, cutoff_percent, global
         distance += step
         if forced and distance >= forced[0]: distance = forced.pop(0)
     gamma[np.isinf(gamma)] = np.nan
-    return gamma.reshape(H, W)
+    return gamma.reshape(shape)
 
 def _as_np64(x, name):
     "`x` as a float64 numpy array (gamma stays in numpy: no torch thread pool in its many small steps)."
@@ -675,12 +723,14 @@ def _as_np64(x, name):
 
 def _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction, max_gamma):
     ref, ev = _as_np64(reference, 'reference'), _as_np64(evaluated, 'evaluated')
-    check_ndim(ref, 'reference', 2, '(H, W)'); check_ndim(ev, 'evaluated', 2, '(H, W)')
+    check_ndim(ref, 'reference', (2, 3), '(H, W) or (D, H, W)'); check_ndim(ev, 'evaluated', (2, 3), '(H, W) or (D, H, W)')
     if ref.shape != ev.shape: raise ValueError(f"evaluated has shape {tuple(ev.shape)} but reference has {tuple(ref.shape)}; they must match")
     check_finite(ref, 'reference'); check_finite(ev, 'evaluated')
-    try: sp = tuple(float(s) for s in (spacing_mm if isinstance(spacing_mm, (tuple, list, np.ndarray, torch.Tensor)) else (spacing_mm,) * 2))
-    except (TypeError, ValueError): raise ValueError(f"spacing_mm={spacing_mm!r} must be a number or a pair (dy, dx)") from None
-    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp): raise ValueError(f"spacing_mm={spacing_mm!r} must be a positive number or pair (dy, dx)")
+    nd, names = ref.ndim, ('(dy, dx)' if ref.ndim == 2 else '(dz, dy, dx)')
+    try: sp = tuple(float(s) for s in (spacing_mm if isinstance(spacing_mm, (tuple, list, np.ndarray, torch.Tensor)) else (spacing_mm,) * nd))
+    except (TypeError, ValueError): raise ValueError(f"spacing_mm={spacing_mm!r} must be a number or {names}") from None
+    if len(sp) != nd or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise ValueError(f"spacing_mm={spacing_mm!r} must be a positive number or {names} for a {nd}-D reference")
     check_range(dose_percent, 'dose_percent', 0, None, lo_inclusive=False)
     check_range(dta_mm, 'dta_mm', 0, None, lo_inclusive=False)
     check_range(cutoff_percent, 'cutoff_percent', 0, 100)
@@ -688,9 +738,9 @@ def _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_p
     if max_gamma is not None: check_range(max_gamma, 'max_gamma', 0, None, lo_inclusive=False)
     return ref, ev, sp
 
-def gamma_index(reference, # `(H, W)` reference dose / image
-                evaluated, # `(H, W)` evaluated image, searched around each reference point
-                spacing_mm, # pixel spacing, a number or `(dy, dx)`
+def gamma_index(reference, # `(H, W)` or `(D, H, W)` reference dose / image
+                evaluated, # same shape: the evaluated dose, searched around each reference point
+                spacing_mm, # voxel spacing: a number, `(dy, dx)` or `(dz, dy, dx)`
                 dose_percent: float = 3, # dose-difference criterion, % of the normalisation
                 dta_mm: float = 3, # distance-to-agreement criterion
                 cutoff_percent: float = 10, # reference points below this % of the reference maximum are not evaluated (NaN)
@@ -698,15 +748,15 @@ def gamma_index(reference, # `(H, W)` reference dose / image
                 interp_fraction: int = 10, # search step is `dta_mm / interp_fraction`, as in pymedphys
                 max_gamma: float | None = None, # stop searching at `max_gamma × dta_mm` and clip to it; `None`: exact
                ):
-    "2-D gamma index (dose difference / distance to agreement) with pymedphys's sub-pixel search; same type as `reference`."
+    "2-D or 3-D gamma index (dose difference / distance to agreement) with pymedphys's sub-voxel search; same type as `reference`."
     ref, ev, sp = _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction, max_gamma)
     g = _gamma_search(ref, ev, sp, float(dose_percent), float(dta_mm), float(cutoff_percent), bool(global_norm), int(interp_fraction), max_gamma)
     if max_gamma is not None: g = np.minimum(g, max_gamma)
     return torch.from_numpy(g) if torch.is_tensor(reference) else g
 
-def gamma_pass_rate(reference, # `(H, W)` reference dose / image
-                    evaluated, # `(H, W)` evaluated image
-                    spacing_mm, # pixel spacing, a number or `(dy, dx)`
+def gamma_pass_rate(reference, # `(H, W)` or `(D, H, W)` reference dose / image
+                    evaluated, # same shape: the evaluated dose
+                    spacing_mm, # voxel spacing: a number, `(dy, dx)` or `(dz, dy, dx)`
                     dose_percent: float = 3, # dose-difference criterion, %
                     dta_mm: float = 3, # distance-to-agreement criterion
                     cutoff_percent: float = 10, # low-dose cutoff, % of the reference maximum

@@ -9,7 +9,6 @@ import hashlib
 import math
 import threading
 import warnings
-from collections import OrderedDict
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import check_finite, check_range
+from .core import LRUCache, check_finite, check_int, check_range
 
 # %% auto #0
 __all__ = ['dice_loss', 'DiceLoss', 'dice_ce_loss', 'DiceCELoss', 'soft_skeleton', 'max_radius', 'soft_cldice_loss',
@@ -61,23 +60,37 @@ def _as_onehot(target, pred, name='target'):
     raise ValueError(f"{name} has shape {tuple(target.shape)}; for pred of shape {tuple(pred.shape)} expected the same shape "
                      f"(one-hot / probabilities) or class labels of shape {(B, 1) + sp} or {(B,) + sp}")
 
-def _activate(pred, logits: bool, multilabel: bool):
-    "Probabilities from pred: sigmoid for one channel or multilabel, softmax over C otherwise."
+def _check_act(other_act, logits):
+    if other_act is None: return
+    if not callable(other_act): raise ValueError(f"other_act={other_act!r} must be a callable (e.g. torch.tanh) or None")
+    if not logits: raise ValueError("other_act activates raw network output, but logits=False says pred already holds "
+                                    "probabilities: pass logits=True with other_act")
+
+def _activate(pred, logits: bool, multilabel: bool, other_act=None):
+    "Probabilities from pred: `other_act` if given, else sigmoid for one channel or multilabel, softmax over C otherwise."
+    if other_act is not None: return other_act(pred)
     sig = multilabel or pred.shape[1] == 1
     if logits: return torch.sigmoid(pred) if sig else torch.softmax(pred, 1)
     return pred
 
-def _seg_inputs(pred, target, logits, multilabel, check=True):
+def _seg_inputs(pred, target, logits, multilabel, check=True, other_act=None):
     _check_pred(pred)
     if check: check_finite(pred, 'pred')
+    _check_act(other_act, logits)
     t = _as_onehot(target, pred)
-    p = _activate(pred, logits, multilabel)
+    p = _activate(pred, logits, multilabel, other_act)
     if not logits and check:
         lo, hi = (float(v) for v in torch.aminmax(p.detach()))
         if lo < 0 or hi > 1:
             raise ValueError(f"pred holds values in [{lo:g}, {hi:g}] but logits=False says it holds probabilities in [0, 1]; "
                              f"pass logits=True for raw network output")
     return p, t
+
+def _labels(target, pred):
+    "Integer class labels `(B, *spatial)` when `target` was given as labels for `C > 1` channels (checked by `_as_onehot`), else None."
+    B, C, sp = pred.shape[0], pred.shape[1], tuple(pred.shape[2:])
+    if C == 1 or tuple(target.shape) == tuple(pred.shape) or tuple(target.shape) not in ((B, 1) + sp, (B,) + sp): return None
+    return target.reshape((B,) + sp).long()
 
 def _class_weights(weights, C, ref):
     if weights is None: return None
@@ -88,26 +101,42 @@ def _class_weights(weights, C, ref):
     return w
 
 # %% ../nbs/04_losses.ipynb #510597c6
+def _smooth_pair(smooth, smooth_nr, smooth_dr):
+    check_range(smooth, 'smooth', 0)
+    snr = smooth if smooth_nr is None else check_range(smooth_nr, 'smooth_nr', 0)
+    sdr = smooth if smooth_dr is None else check_range(smooth_dr, 'smooth_dr', 0)
+    return float(snr), float(sdr)
+
 def dice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities, spatial `(H, W)` or `(D, H, W)`
               target: torch.Tensor, # same shape (one-hot / binary / soft in [0, 1]) or integer labels `(B, 1, *spatial)`
-              logits: bool = True, # `pred` is raw network output (sigmoid / softmax applied here)
+              logits: bool = True, # `pred` is raw network output (sigmoid / softmax / `other_act` applied here)
               include_background: bool = True, # keep channel 0 (ignored for one channel, which is the foreground)
               weights: Sequence[float] | torch.Tensor | None = None, # per-channel weights (length C) for the channel mean
-              smooth: float = 1e-5, # added to numerator and denominator
+              smooth: float = 1e-5, # added to numerator and denominator (both, unless `smooth_nr` / `smooth_dr` say otherwise)
               multilabel: bool = False, # sigmoid per channel instead of softmax over channels
               batch: bool = False, # pool the batch before the ratio (one Dice per channel) instead of per sample
               reduction: str = 'mean', # `'mean'` -> scalar; `'none'` -> `(B, C')` (or `(C',)` with `batch=True`)
               check: bool = True, # validate `pred` for non-finite values (one extra pass)
+              squared_pred: bool = False, # MONAI's `squared_pred`: squares in the denominator, `sum(p**2) + sum(t**2)`
+              jaccard: bool = False, # MONAI's `jaccard`: the soft IoU form, denominator `2 (|P| + |T| - |P∩T|)`
+              soft_label: bool = False, # MONAI's `soft_label`: intersection `(|P| + |T| - |P - T|) / 2`, exact for soft targets
+              smooth_nr: float | None = None, # MONAI's `smooth_nr`: added to the numerator (`None`: `smooth`)
+              smooth_dr: float | None = None, # MONAI's `smooth_dr`: added to the denominator (`None`: `smooth`)
+              other_act: Callable | None = None, # MONAI's `other_act`: activation applied to the logits instead of sigmoid / softmax
              ) -> torch.Tensor:
-    "Soft Dice loss, 0 for a perfect prediction; correct for one sigmoid channel."
-    check_range(smooth, 'smooth', 0)
+    "Soft Dice (or Jaccard) loss, 0 for a perfect prediction; correct for one sigmoid channel; MONAI's `DiceLoss` options."
+    snr, sdr = _smooth_pair(smooth, smooth_nr, smooth_dr)
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction={reduction!r} must be 'mean' or 'none'")
-    p, t = _seg_inputs(pred, target, logits, multilabel, check)
+    p, t = _seg_inputs(pred, target, logits, multilabel, check, other_act)
     dims = tuple(range(2, p.ndim))
     if batch: dims = (0,) + dims
     inter = (p * t).sum(dims)
-    denom = p.sum(dims) + t.sum(dims)
-    loss = 1 - (2 * inter + smooth) / (denom + smooth)
+    if squared_pred: denom = (p * p).sum(dims) + (t * t).sum(dims)
+    else:
+        denom = p.sum(dims) + t.sum(dims)
+        if soft_label: inter = (denom - (p - t).abs().sum(dims)) / 2   # = sum(p * t) for binary targets
+    if jaccard: denom = 2 * (denom - inter)                             # 2 |P ∪ T|, so a perfect prediction still gives 0
+    loss = 1 - (2 * inter + snr) / (denom + sdr)
     w = _class_weights(weights, p.shape[1], p)
     if not include_background and p.shape[1] > 1:
         loss = loss[..., 1:]
@@ -119,52 +148,74 @@ def dice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities, 
 class DiceLoss(nn.Module):
     "Module twin of `dice_loss`: the options are stored, `forward(pred, target)`."
     def __init__(self, logits: bool = True, include_background: bool = True, weights=None, smooth: float = 1e-5,
-                 multilabel: bool = False, batch: bool = False, reduction: str = 'mean'):
+                 multilabel: bool = False, batch: bool = False, reduction: str = 'mean', squared_pred: bool = False,
+                 jaccard: bool = False, soft_label: bool = False, smooth_nr: float | None = None,
+                 smooth_dr: float | None = None, other_act: Callable | None = None):
         super().__init__()
+        _check_act(other_act, logits)
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
-                       multilabel=multilabel, batch=batch, reduction=reduction)
+                       multilabel=multilabel, batch=batch, reduction=reduction, squared_pred=squared_pred,
+                       jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, other_act=other_act)
     def forward(self, pred, target): return dice_loss(pred, target, **self.kw)
 
+
 # %% ../nbs/04_losses.ipynb #0194e260
-def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities
+def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabilities with `logits=False`)
                  target: torch.Tensor, # same shape (one-hot / binary / soft) or integer labels `(B, 1, *spatial)`
-                 logits: bool = True, # `pred` is raw network output
+                 logits: bool = True, # `pred` is raw network output: the cross-entropy takes it as logits, the Dice its activation
                  include_background: bool = True, # keep channel 0 in the Dice part
-                 weights: Sequence[float] | torch.Tensor | None = None, # per-channel weights for both parts
+                 weights: Sequence[float] | torch.Tensor | None = None, # per-channel (class) weights for both parts
                  smooth: float = 1e-5, # Dice smoothing
                  multilabel: bool = False, # sigmoid + BCE per channel instead of softmax + CE
                  lambda_dice: float = 1.0, # weight of the Dice part
                  lambda_ce: float = 1.0, # weight of the cross-entropy part
                  check: bool = True, # validate `pred` for non-finite values
+                 squared_pred: bool = False, # Dice part: squares in the denominator (as `dice_loss`)
+                 jaccard: bool = False, # Dice part: the soft IoU form
+                 soft_label: bool = False, # Dice part: the soft-label intersection
+                 smooth_nr: float | None = None, # Dice part: numerator constant (`None`: `smooth`)
+                 smooth_dr: float | None = None, # Dice part: denominator constant (`None`: `smooth`)
+                 batch: bool = False, # Dice part: one Dice per channel over the whole batch
+                 other_act: Callable | None = None, # activation for the Dice part only; the cross-entropy still takes the logits
                 ) -> torch.Tensor:
-    "`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`)."
+    "`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`), as MONAI's `DiceCELoss`."
     check_range(lambda_dice, 'lambda_dice', 0); check_range(lambda_ce, 'lambda_ce', 0)
     d = dice_loss(pred, target, logits=logits, include_background=include_background, weights=weights, smooth=smooth,
-                  multilabel=multilabel, check=check)
-    t = _as_onehot(target, pred)
+                  multilabel=multilabel, check=check, squared_pred=squared_pred, jaccard=jaccard, soft_label=soft_label,
+                  smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, other_act=other_act)
     C = pred.shape[1]
     w = _class_weights(weights, C, pred)
     if multilabel or C == 1:
+        t = _as_onehot(target, pred)
         wb = None if w is None else w.view((1, C) + (1,) * (pred.ndim - 2)).expand_as(pred)
         ce = (F.binary_cross_entropy_with_logits(pred, t, weight=wb) if logits
               else F.binary_cross_entropy(pred, t, weight=wb))
         if w is not None: ce = ce * C / w.sum()
     else:
-        logp = torch.log_softmax(pred, 1) if logits else pred.clamp_min(1e-7).log()
-        if w is None: ce = -(t * logp).sum(1).mean()
-        else:
-            wv = w.view((1, C) + (1,) * (pred.ndim - 2))
-            ce = -(t * logp * wv).sum(1).sum() / (t * wv).sum(1).sum().clamp_min(1e-12)
+        x = pred if logits else pred.clamp_min(1e-7).log()      # log-probabilities are logits for the softmax
+        lab = _labels(target, pred)
+        if lab is not None: ce = F.cross_entropy(x, lab, weight=w)
+        else:                                                 # one-hot / soft targets: torch's probability-target form
+            t = _as_onehot(target, pred)
+            if w is None: ce = F.cross_entropy(x, t)
+            else:   # normalised by the targets' weights, so one-hot targets give what class labels give
+                ce = F.cross_entropy(x, t, weight=w, reduction='sum') / (t * w.view((1, C) + (1,) * (pred.ndim - 2))).sum().clamp_min(1e-12)
     return lambda_dice * d + lambda_ce * ce
 
 class DiceCELoss(nn.Module):
     "Module twin of `dice_ce_loss`."
     def __init__(self, logits: bool = True, include_background: bool = True, weights=None, smooth: float = 1e-5,
-                 multilabel: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0):
+                 multilabel: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, squared_pred: bool = False,
+                 jaccard: bool = False, soft_label: bool = False, smooth_nr: float | None = None,
+                 smooth_dr: float | None = None, batch: bool = False, other_act: Callable | None = None):
         super().__init__()
+        _check_act(other_act, logits)
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
-                       multilabel=multilabel, lambda_dice=lambda_dice, lambda_ce=lambda_ce)
+                       multilabel=multilabel, lambda_dice=lambda_dice, lambda_ce=lambda_ce, squared_pred=squared_pred,
+                       jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
+                       other_act=other_act)
     def forward(self, pred, target): return dice_ce_loss(pred, target, **self.kw)
+
 
 # %% ../nbs/04_losses.ipynb #1edc77b7
 def _soft_erode(x):
@@ -187,11 +238,10 @@ def soft_skeleton(x: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` probabi
                  ) -> torch.Tensor:
     "Differentiable skeleton by iterated soft min/max pooling (clDice's `soft_skel`); values in [0, 1]."
     _check_pred(x, 'x')
-    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0:
-        raise ValueError(f"iters={iters!r} must be a non-negative integer (about the largest object radius in voxels)")
+    iters = check_int(iters, 'iters', 0)   # about the largest object radius in voxels
     skel = F.relu(x - _soft_dilate(_soft_erode(x)))
     ckpt = checkpoint and torch.is_grad_enabled() and x.requires_grad
-    for _ in range(int(iters)):
+    for _ in range(iters):
         if ckpt: x, skel = torch.utils.checkpoint.checkpoint(_skel_step, x, skel, use_reentrant=False)
         else: x, skel = _skel_step(x, skel)
     return skel
@@ -243,8 +293,7 @@ class SoftClDiceLoss(nn.Module):
     def __init__(self, iters: int | None = None, logits: bool = True, include_background: bool = False,
                  smooth: float = 1.0, multilabel: bool = False, check_radius: bool = True, checkpoint: bool = False):
         super().__init__()
-        if iters is not None and (isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0):
-            raise ValueError(f"iters={iters!r} must be None (derive from the target) or a non-negative integer")
+        if iters is not None: iters = check_int(iters, 'iters', 0)   # None: derive it from each target
         self.iters, self.check_radius, self._checked = iters, check_radius, False
         self.kw = dict(logits=logits, include_background=include_background, smooth=smooth, multilabel=multilabel,
                        checkpoint=checkpoint)
@@ -270,8 +319,7 @@ def tubed_skeleton(mask: np.ndarray | torch.Tensor, # `(H, W)` or `(D, H, W)` bi
     from skimage.morphology import skeletonize
     m = mask.detach().cpu().numpy() if torch.is_tensor(mask) else np.asarray(mask)
     if m.ndim not in (2, 3): raise ValueError(f"mask must be (H, W) or (D, H, W), got shape {m.shape}")
-    if isinstance(tube_radius, bool) or not isinstance(tube_radius, (int, np.integer)) or tube_radius < 0:
-        raise ValueError(f"tube_radius={tube_radius!r} must be a non-negative integer")
+    tube_radius = check_int(tube_radius, 'tube_radius', 0)
     m = m > 0.5
     if not m.any(): return m
     sk = skeletonize(m)
@@ -282,7 +330,7 @@ def tubed_skeleton(mask: np.ndarray | torch.Tensor, # `(H, W)` or `(D, H, W)` bi
         lost = np.isin(lab, missing)
         r = int(max_radius(lost[None, None]))
         sk = sk | (soft_skeleton(torch.from_numpy(lost)[None, None].float(), r)[0, 0].numpy() > 0.5)
-    if tube_radius: sk = binary_dilation(sk, iterate_structure(generate_binary_structure(m.ndim, 1), int(tube_radius)))
+    if tube_radius: sk = binary_dilation(sk, iterate_structure(generate_binary_structure(m.ndim, 1), tube_radius))
     return sk & m
 
 def skeleton_recall_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities
@@ -318,26 +366,18 @@ class SkeletonRecallLoss(nn.Module):
     def __init__(self, tube_radius: int = 1, logits: bool = True, include_background: bool = False,
                  smooth: float = 1.0, multilabel: bool = False, max_cached: int = 512):
         super().__init__()
-        self.tube_radius, self.max_cached = tube_radius, max_cached
+        self.tube_radius, self.max_cached = check_int(tube_radius, 'tube_radius', 0), check_int(max_cached, 'max_cached', 1)
         self.kw = dict(logits=logits, include_background=include_background, smooth=smooth, multilabel=multilabel)
-        self._cache, self._lock = OrderedDict(), threading.Lock()
-        self.hits = self.misses = 0
+        self._cache = LRUCache(max_items=self.max_cached)   # computed outside its lock: loader threads skeletonise in parallel
+
+    hits = property(lambda self: self._cache.hits, doc="Skeletons found in the cache.")
+    misses = property(lambda self: self._cache.misses, doc="Skeletons computed.")
 
     def skeletons(self, target, pred, keys=None) -> torch.Tensor:
         "Tubed skeletons `(B, C', *spatial)` of the target's scored channels (cached per sample)."
         tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys)
-        out = []
-        for b, k in enumerate(ks):
-            with self._lock:
-                sk = self._cache.get(k)
-                if sk is not None: self._cache.move_to_end(k); self.hits += 1
-            if sk is None:
-                sk = np.stack([tubed_skeleton(c, self.tube_radius) for c in tn[b]])
-                with self._lock:
-                    self.misses += 1
-                    self._cache[k] = sk
-                    while len(self._cache) > self.max_cached: self._cache.popitem(last=False)
-            out.append(sk)
+        out = [self._cache.get_or_create(k, lambda _, m=tn[b]: np.stack([tubed_skeleton(c, self.tube_radius) for c in m]))
+               for b, k in enumerate(ks)]
         return torch.from_numpy(np.stack(out)).to(pred.device)
 
     def forward(self, pred, target, keys: Sequence | None = None):
@@ -383,26 +423,18 @@ class BoundaryLoss(nn.Module):
     def __init__(self, logits: bool = True, include_background: bool = False, spacing_mm=1.0,
                  multilabel: bool = False, every_n_steps: int = 1, max_cached: int = 64):
         super().__init__()
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-            raise ValueError(f"every_n_steps={every_n_steps!r} must be a positive integer")
-        self.every_n_steps, self.max_cached, self.spacing_mm = every_n_steps, max_cached, spacing_mm
+        self.every_n_steps, self.max_cached = check_int(every_n_steps, 'every_n_steps', 1), check_int(max_cached, 'max_cached', 1)
+        self.spacing_mm = spacing_mm
         self.kw = dict(logits=logits, include_background=include_background, multilabel=multilabel)
-        self._cache, self._lock = OrderedDict(), threading.Lock()
+        self._cache, self._lock = LRUCache(max_items=self.max_cached), threading.Lock()   # the lock serialises the transforms
         self.steps = self.computed = 0
 
     def distances(self, target, pred, keys=None) -> torch.Tensor:
         "Signed distances `(B, C', *spatial)` of the target's scored channels; one transform at a time, cached."
         tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys)
-        out = []
-        with self._lock:
-            for b, k in enumerate(ks):
-                d = self._cache.get(k)
-                if d is None:
-                    d = np.stack([signed_distance(c, self.spacing_mm) for c in tn[b]])
-                    self._cache[k] = d
-                    while len(self._cache) > self.max_cached: self._cache.popitem(last=False)
-                else: self._cache.move_to_end(k)
-                out.append(d)
+        with self._lock:   # one transform at a time (and each sample once), however many loader threads call
+            out = [self._cache.get_or_create(k, lambda _, m=tn[b]: np.stack([signed_distance(c, self.spacing_mm) for c in m]))
+                   for b, k in enumerate(ks)]
         return torch.from_numpy(np.stack(out))
 
     def forward(self, pred, target, keys: Sequence | None = None):
@@ -423,9 +455,8 @@ def _check_ids(group_ids, n, n_groups):
     lo, hi = (int(v) for v in torch.aminmax(group_ids))
     if lo < 0: raise ValueError(f"group_ids holds negative id {lo}; ids must be 0..n_groups-1")
     if n_groups is None: n_groups = hi + 1
-    elif isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 1:
-        raise ValueError(f"n_groups={n_groups!r} must be a positive integer")
-    elif hi >= n_groups: raise ValueError(f"group_ids holds id {hi}, but n_groups={n_groups} (ids must be 0..{n_groups - 1})")
+    else: n_groups = check_int(n_groups, 'n_groups', 1)
+    if hi >= n_groups: raise ValueError(f"group_ids holds id {hi}, but n_groups={n_groups} (ids must be 0..{n_groups - 1})")
     return group_ids.long(), int(n_groups)
 
 def _group_table(target, ids, G, atol, check):
@@ -567,8 +598,7 @@ def pose_loss(pred: torch.Tensor, # `(B, 6)`: translation (mm) then rotation (de
     if wrap_angles:
         rot = d[:, 3:]
         d = torch.cat([d[:, :3], rot - 360.0 * torch.round(rot / 360.0)], 1)
-    a = d.abs()
-    per = torch.where(a < beta, 0.5 * a ** 2 / beta, a - 0.5 * beta) if beta > 0 else a
+    per = F.smooth_l1_loss(d, torch.zeros_like(d), beta=beta, reduction='none')   # of the (wrapped) difference
     if weights is not None:
         w = torch.as_tensor(weights, dtype=pred.dtype, device=pred.device).flatten()
         if w.numel() != 6 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
@@ -611,6 +641,7 @@ class SequenceConsistencyLoss(nn.Module):
     def __init__(self, kind: str = 'mse', split_length: int | None = None):
         super().__init__()
         if kind not in ('mse', 'l1'): raise ValueError(f"kind={kind!r} must be 'mse' or 'l1'")
+        if split_length is not None: split_length = check_int(split_length, 'split_length', 1)
         self.kind, self.split_length, self._warned = kind, split_length, set()
 
     def _warn_once(self, key, msg):
@@ -628,15 +659,15 @@ class SequenceConsistencyLoss(nn.Module):
 # %% ../nbs/04_losses.ipynb #ab2a900d
 def code_usage(codes: torch.Tensor, # integer code indices, any shape
                n_codes: int, # codebook size K
+               dtype: torch.dtype = torch.float32, # of the returned tensors (the sums run in float64 either way)
               ) -> tuple[torch.Tensor, torch.Tensor]:
     "Perplexity `exp(-sum p log p)` of the code histogram and the fraction of the K codes used (tensors, no sync)."
-    if isinstance(n_codes, bool) or not isinstance(n_codes, (int, np.integer)) or n_codes < 1:
-        raise ValueError(f"n_codes={n_codes!r} must be a positive integer")
+    n_codes = check_int(n_codes, 'n_codes', 1)
     counts = torch.bincount(codes.reshape(-1).long(), minlength=n_codes)
     if counts.numel() > n_codes: raise ValueError(f"codes holds index {counts.numel() - 1}, but n_codes={n_codes}")
     p = counts.double() / counts.sum().clamp_min(1)
     perplexity = torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum())
-    return perplexity.float(), (counts > 0).double().mean().float()
+    return perplexity.to(dtype), (counts > 0).double().mean().to(dtype)
 
 class VQOutput(NamedTuple):
     quantized: torch.Tensor   # (B, dim, *spatial), straight-through to the encoder
@@ -657,8 +688,7 @@ class VectorQuantizer(nn.Module):
                  eps: float = 1e-5, # Laplace smoothing of the EMA counts
                 ):
         super().__init__()
-        for n, v in (('n_codes', n_codes), ('dim', dim)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{n}={v!r} must be a positive integer")
+        n_codes, dim = check_int(n_codes, 'n_codes', 1), check_int(dim, 'dim', 1)
         check_range(beta, 'beta', 0)
         if ema_decay is not None: check_range(ema_decay, 'ema_decay', 0, 1, hi_inclusive=False)
         self.n_codes, self.dim, self.beta, self.ema_decay = int(n_codes), int(dim), float(beta), ema_decay
@@ -739,9 +769,7 @@ class CombinedLoss(nn.Module):
             if not callable(t.fn): raise ValueError(f"term {name!r}: {t.fn!r} is not callable")
             check_range(t.weight, f"weight of term {name!r}", 0)
             for k in ('every_n_steps', 'warmup_steps', 'start_step'):
-                v = getattr(t, k)
-                if isinstance(v, bool) or not isinstance(v, int) or v < (1 if k == 'every_n_steps' else 0):
-                    raise ValueError(f"term {name!r}: {k}={v!r} must be an integer >= {1 if k == 'every_n_steps' else 0}")
+                check_int(getattr(t, k), f"term {name!r}: {k}", 1 if k == 'every_n_steps' else 0)
             self.terms[name] = t
             if isinstance(t.fn, nn.Module): mods[name] = t.fn
         self.modules_ = nn.ModuleDict(mods)

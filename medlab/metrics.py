@@ -16,11 +16,12 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from .core import as_tuple, check_finite, check_int, check_range
+from .losses import code_usage
 
 # %% auto #0
-__all__ = ['EmptyMaskWarning', 'mae', 'nmse', 'psnr', 'gaussian_blur', 'ssim', 'dice', 'iou', 'surface_distances', 'hd95', 'assd',
-           'surface_dice', 'cldice', 'betti_numbers', 'betti_errors', 'variation_of_information', 'topo_score',
-           'surface_detection_score', 'codebook_usage', 'MetricTracker']
+__all__ = ['EmptyMaskWarning', 'mae', 'nmse', 'nrmse', 'psnr', 'gaussian_blur', 'ssim', 'dice', 'iou', 'surface_distances',
+           'hd95', 'assd', 'surface_dice', 'cldice', 'betti_numbers', 'betti_errors', 'variation_of_information',
+           'topo_score', 'surface_detection_score', 'codebook_usage', 'MetricTracker']
 
 # %% ../nbs/05_metrics.ipynb #ee02a4de
 class EmptyMaskWarning(UserWarning):
@@ -109,6 +110,24 @@ def nmse(pred, # prediction, any shape
         return math.inf
     return num / den
 
+def nrmse(pred, # prediction, any shape
+          target, # reference, same shape; the normaliser is computed from it
+          normalization: str = 'euclidean', # scikit-image's: `'euclidean'` (RMS of target), `'min-max'` (its range) or `'mean'` (its mean)
+         ) -> float:
+    "Normalised root mean squared error `sqrt(mean((pred - target)**2)) / norm(target)`, as scikit-image's `normalized_root_mse`."
+    norms = {'euclidean': lambda t: math.sqrt(float((t * t).mean())), 'min-max': lambda t: float(t.max() - t.min()),
+             'mean': lambda t: float(t.mean())}
+    if normalization not in norms:
+        raise ValueError(f"normalization={normalization!r} must be 'euclidean', 'min-max' or 'mean'")
+    p, t = _image_pair(pred, target)
+    rmse, den = math.sqrt(float(((p - t) ** 2).mean())), norms[normalization](t)
+    if den == 0:
+        if rmse == 0: return 0.0
+        warnings.warn(f"nrmse: the {normalization} normaliser of target is 0, so the normalised error is infinite",
+                      RuntimeWarning, stacklevel=2)
+        return math.inf
+    return rmse / den
+
 def psnr(pred, # prediction, any shape
          target, # reference, same shape
          data_range: float | None = None, # span of possible values (e.g. 1.0, 255, 4095); required unless both are uint8
@@ -178,6 +197,13 @@ def _image_tensor(x, name, dev, dt):
     if x.numel() == 0: raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
     return check_finite(x.detach().to(dev, dt), name)
 
+def _box_filter(x, w, nsp):
+    "Mean over a `w`-wide window along the last `nsp` axes, scipy's `uniform_filter(mode='reflect')` (SSIM's uniform window)."
+    if x.device.type != 'cpu' or x.requires_grad: return _filter_torch(x, [1.0 / w] * w, nsp)
+    a = x.numpy()
+    for ax in range(a.ndim - nsp, a.ndim): a = ndimage.uniform_filter1d(a, w, axis=ax, mode='reflect')
+    return torch.from_numpy(a)
+
 def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `spatial_dims` set
          target, # reference, same shape
          data_range: float | None = None, # span of possible values; required unless both are uint8
@@ -186,36 +212,58 @@ def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `
          K1: float = 0.01, # luminance constant: `C1 = (K1 * data_range)**2`
          K2: float = 0.03, # contrast constant: `C2 = (K2 * data_range)**2`
          full: bool = False, # also return the SSIM map (a float64 tensor, the shape of the input)
+         gaussian_weights: bool = True, # gaussian window (Wang et al.); `False`: scikit-image's default uniform `win_size` window
+         win_size: int | None = None, # side of the uniform window (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
+         use_sample_covariance: bool | None = None, # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window (scikit-image), False for the gaussian (the paper)
+         channel_axis: int | None = None, # axis holding channels (scikit-image's name): SSIM per channel, then their mean; the other axes are spatial
         ) -> float | tuple[float, torch.Tensor]:
-    "Gaussian-weighted SSIM in 2-D or 3-D, equal to scikit-image's `structural_similarity(gaussian_weights=True, use_sample_covariance=False)`."
+    "SSIM in 2-D or 3-D, equal to scikit-image's `structural_similarity` (gaussian window by default, or its uniform one)."
     dev = next((a.device for a in (pred, target) if torch.is_tensor(a)), torch.device('cpu'))
     dt = torch.float32 if dev.type == 'mps' else torch.float64
     x, y = _image_tensor(pred, 'pred', dev, dt), _image_tensor(target, 'target', dev, dt)   # tensors stay on their device
     _same_shape(x, y)
     r = _data_range(pred, target, data_range, x, y)
+    if channel_axis is not None:
+        ca = check_int(channel_axis, 'channel_axis', -x.ndim, x.ndim - 1) % x.ndim
+        if spatial_dims is not None and spatial_dims != x.ndim - 1:
+            raise ValueError(f"channel_axis={channel_axis} leaves {x.ndim - 1} spatial axes, but spatial_dims={spatial_dims}")
+        x, y, spatial_dims = x.movedim(ca, 0), y.movedim(ca, 0), x.ndim - 1
     nsp = x.ndim if spatial_dims is None else spatial_dims
     if nsp not in (2, 3) or x.ndim < nsp:
         raise ValueError(f"ssim works on 2-D or 3-D images: spatial_dims={spatial_dims!r} with input of shape {tuple(x.shape)} "
                          f"(pass spatial_dims=2 or 3 for inputs with leading batch/channel axes)")
     check_range(sigma, 'sigma', 0, None, lo_inclusive=False)
     check_range(K1, 'K1', 0, None); check_range(K2, 'K2', 0, None)
-    k_np, rad = _gaussian_kernel1d(float(sigma), 3.5)
+    if gaussian_weights:
+        k_np, rad = _gaussian_kernel1d(float(sigma), 3.5)
+        if win_size is not None and win_size != 2 * rad + 1:
+            raise ValueError(f"win_size={win_size!r} does not match the gaussian window ({2 * rad + 1} taps at sigma={sigma}): "
+                             f"set sigma for the gaussian, or win_size with gaussian_weights=False")
+        filt, what = (lambda a: _filter(a, k_np.tolist(), nsp)), f"the gaussian window at sigma={sigma}"
+    else:
+        w = 7 if win_size is None else check_int(win_size, 'win_size', 3)
+        if w % 2 == 0: raise ValueError(f"win_size={win_size} must be odd (a window centred on each pixel)")
+        rad, filt, what = (w - 1) // 2, (lambda a: _box_filter(a, w, nsp)), f"win_size={w}"
     win = 2 * rad + 1
     spatial = tuple(x.shape)[x.ndim - nsp:]
     if min(spatial) < win:
-        raise ValueError(f"ssim needs every spatial side >= {win} (the gaussian window at sigma={sigma}), got spatial shape {spatial}")
+        raise ValueError(f"ssim needs every spatial side >= {win} ({what}), got spatial shape {spatial}")
+    sample = (not gaussian_weights) if use_sample_covariance is None else bool(use_sample_covariance)
+    cov_norm = win ** nsp / (win ** nsp - 1) if sample else 1.0
     lead = x.shape[:x.ndim - nsp]
     x, y = x.reshape(-1, *spatial), y.reshape(-1, *spatial)
     with torch.no_grad():
-        m = _filter(torch.cat([x, y, x * x, y * y, x * y]), k_np.tolist(), nsp).chunk(5)
-        ux, uy, uxx, uyy, uxy = m
+        ux, uy, uxx, uyy, uxy = filt(torch.cat([x, y, x * x, y * y, x * y])).chunk(5)
         vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
+        if sample: vx, vy, vxy = vx * cov_norm, vy * cov_norm, vxy * cov_norm
         C1, C2 = (K1 * r) ** 2, (K2 * r) ** 2
         S = ((2 * ux * uy + C1) * (2 * vxy + C2)) / ((ux * ux + uy * uy + C1) * (vx + vy + C2))
-        crop = (slice(None),) + (slice(rad, -rad),) * nsp
+        crop = (slice(None),) + ((slice(rad, -rad),) * nsp if rad else ())
         val = float(S[crop].reshape(S.shape[0], -1).mean(1).mean())
-    if full: return val, S.reshape(*lead, *spatial)
-    return val
+    if not full: return val
+    S = S.reshape(*lead, *spatial)
+    return val, (S.movedim(0, ca) if channel_axis is not None else S)
+
 
 # %% ../nbs/05_metrics.ipynb #d47c427b
 def dice(pred, # binary mask (bool or 0/1), any shape
@@ -249,9 +297,23 @@ def _union_crop(p, t):
     sl = tuple(sl)
     return p[sl], t[sl]
 
+def _check_empty(empty):
+    if empty not in ('defined', 'nan'): raise ValueError(f"empty={empty!r} must be 'defined' (medlab's value) or 'nan' (MONAI's)")
+
+def _distance_map(surface, sp, metric, spacing_mm):
+    "Distance in mm from every voxel to the nearest `True` of `surface`: exact Euclidean, or chamfer steps times the (isotropic) spacing."
+    if metric == 'euclidean': return ndimage.distance_transform_edt(~surface, sampling=sp)
+    if metric not in ('chessboard', 'taxicab'):
+        raise ValueError(f"distance_metric={metric!r} must be 'euclidean', 'chessboard' or 'taxicab'")
+    if len(set(sp)) > 1:
+        raise ValueError(f"distance_metric={metric!r} counts voxel steps, which cannot weigh the axes of anisotropic "
+                         f"spacing_mm={spacing_mm!r} differently: use distance_metric='euclidean' (MONAI ignores the spacing here)")
+    return ndimage.distance_transform_cdt(~surface, metric=metric) * sp[0]
+
 def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
                       target, # binary reference mask, same shape, non-empty
                       spacing_mm: float | Sequence[float], # voxel size along each axis in mm (a number for isotropic)
+                      distance_metric: str = 'euclidean', # `'euclidean'` (exact, in mm), or `'chessboard'` / `'taxicab'` steps times the spacing (isotropic spacing only)
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Distances in mm from each surface voxel of `pred` to the surface of `target`, and from `target`'s to `pred`'s."
     p, t = _mask_pair(pred, target, ndim=(2, 3))
@@ -260,14 +322,15 @@ def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
         if not m.any(): raise ValueError(f"surface_distances: {n} is empty, so it has no surface to measure from")
     p, t = _union_crop(p, t)
     sp_, st_ = _surface(p), _surface(t)
-    d_pt = ndimage.distance_transform_edt(~st_, sampling=sp)[sp_]
-    d_tp = ndimage.distance_transform_edt(~sp_, sampling=sp)[st_]
+    d_pt = _distance_map(st_, sp, distance_metric, spacing_mm)[sp_]
+    d_tp = _distance_map(sp_, sp, distance_metric, spacing_mm)[st_]
     return d_pt, d_tp
 
-def _empty_case(p, t, fn, both, one):
-    "The documented value when a mask is empty, or None when both have voxels."
+def _empty_case(p, t, fn, both, one, empty='defined'):
+    "The documented value when a mask is empty (`nan` for two empty masks with `empty='nan'`), or None when both have voxels."
+    _check_empty(empty)
     pe, te = not p.any(), not t.any()
-    if pe and te: return both
+    if pe and te: return math.nan if empty == 'nan' else both
     if pe or te:
         if one == math.inf:
             warnings.warn(f"{fn}: {'pred' if pe else 'target'} is empty, so the distance to it is undefined; returning inf",
@@ -279,38 +342,56 @@ def hd95(pred, # binary mask `(H, W)` or `(D, H, W)`
          target, # binary reference mask, same shape
          spacing_mm: float | Sequence[float], # voxel size along each axis in mm
          percentile: float = 95, # 100 gives the (maximum) Hausdorff distance
+         distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+         empty: str = 'defined', # two empty masks give 0 (`'defined'`) or `nan` (`'nan'`, as MONAI)
         ) -> float:
     "Symmetric robust Hausdorff distance in mm: the larger of the two directed `percentile`-th surface distances."
     check_range(percentile, 'percentile', 0, 100)
     p, t = _mask_pair(pred, target, ndim=(2, 3))
-    e = _empty_case(p, t, 'hd95', 0.0, math.inf)
+    e = _empty_case(p, t, 'hd95', 0.0, math.inf, empty)
     if e is not None: return e
-    d_pt, d_tp = surface_distances(p, t, spacing_mm)
+    d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float(max(np.percentile(d_pt, percentile), np.percentile(d_tp, percentile)))
 
 def assd(pred, # binary mask `(H, W)` or `(D, H, W)`
          target, # binary reference mask, same shape
          spacing_mm: float | Sequence[float], # voxel size along each axis in mm
+         distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+         empty: str = 'defined', # two empty masks give 0 (`'defined'`) or `nan` (`'nan'`, as MONAI)
         ) -> float:
     "Average symmetric surface distance in mm: the mean over both surfaces of the distance to the other."
     p, t = _mask_pair(pred, target, ndim=(2, 3))
-    e = _empty_case(p, t, 'assd', 0.0, math.inf)
+    e = _empty_case(p, t, 'assd', 0.0, math.inf, empty)
     if e is not None: return e
-    d_pt, d_tp = surface_distances(p, t, spacing_mm)
+    d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float((d_pt.sum() + d_tp.sum()) / (d_pt.size + d_tp.size))
 
-def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`
+def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance per class, `(C, H, W)` or `(C, D, H, W)`
                  target, # binary reference mask, same shape
-                 tolerance_mm: float, # surface voxels closer than this (inclusive) to the other surface count as agreeing
-                 spacing_mm: float | Sequence[float], # voxel size along each axis in mm
-                ) -> float:
-    "Normalised surface Dice at a tolerance: the fraction of both surfaces within `tolerance_mm` of the other."
+                 tolerance_mm: float | Sequence[float], # surface voxels closer than this (inclusive) to the other surface agree; a sequence: one per class (MONAI's `class_thresholds`)
+                 spacing_mm: float | Sequence[float], # voxel size along each spatial axis in mm
+                 distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+                 empty: str = 'defined', # two empty masks give 1 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+                ) -> float | dict[str, float]:
+    "Normalised surface Dice at a tolerance: the fraction of both surfaces within `tolerance_mm` of the other; per class with one tolerance per class."
+    if np.ndim(tolerance_mm) > 0:
+        tols = [float(v) for v in np.asarray(tolerance_mm, dtype=float).ravel()]
+        p, t = _as_mask(pred, 'pred'), _as_mask(target, 'target')
+        _same_shape(p, t)
+        if p.ndim not in (3, 4) or p.shape[0] != len(tols):
+            raise ValueError(f"tolerance_mm has {len(tols)} entries (one per class), so pred and target must be (C={len(tols)}, H, W) "
+                             f"or (C={len(tols)}, D, H, W) class masks, got shape {p.shape}")
+        out = {f'class_{c}': surface_dice(p[c], t[c], tol, spacing_mm, distance_metric, empty) for c, tol in enumerate(tols)}
+        vals = [v for v in out.values() if not math.isnan(v)]
+        out['mean'] = float(np.mean(vals)) if vals else math.nan   # over the classes that are not nan, as MONAI users average
+        return out
     check_range(tolerance_mm, 'tolerance_mm', 0, None)
     p, t = _mask_pair(pred, target, ndim=(2, 3))
-    e = _empty_case(p, t, 'surface_dice', 1.0, 0.0)
+    e = _empty_case(p, t, 'surface_dice', 1.0, 0.0, empty)
     if e is not None: return e
-    d_pt, d_tp = surface_distances(p, t, spacing_mm)
+    d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float(((d_pt <= tolerance_mm).sum() + (d_tp <= tolerance_mm).sum()) / (d_pt.size + d_tp.size))
+
 
 # %% ../nbs/05_metrics.ipynb #75ffaeef
 def cldice(pred, # binary mask `(H, W)` or `(D, H, W)`
@@ -390,8 +471,7 @@ def variation_of_information(pred, # binary mask (or integer labels with `label_
     "Variation of information `H(pred|target) + H(target|pred)` in bits between two segmentations."
     if label_components:
         p, t = _mask_pair(pred, target)
-        if connectivity is not None and not (isinstance(connectivity, (int, np.integer)) and 1 <= connectivity <= p.ndim):
-            raise ValueError(f"connectivity={connectivity!r} must be an integer in [1, {p.ndim}] for {p.ndim}-D masks")
+        if connectivity is not None: check_int(connectivity, 'connectivity', 1, p.ndim)
         p, t = _components(p, connectivity), _components(t, connectivity)
     else:
         p, t = _to_numpy(pred, 'pred'), _to_numpy(target, 'target')
@@ -423,8 +503,7 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
               ) -> dict[str, float]:
     "The challenge's topological F1 from Betti-number counts matched by number: `{'topo_score', 'topo_f1_b0', ...}`."
     p, t = _mask_pair(pred, target, ndim=(2, 3))
-    if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
-        raise ValueError(f"tiles={tiles!r} must be a positive integer")
+    check_int(tiles, 'tiles', 1)
     nd = p.ndim  # number of Betti numbers: 2 in 2-D, 3 in 3-D
     if len(weights) < nd: raise ValueError(f"weights={tuple(weights)!r} needs one weight per homology dimension ({nd})")
     m, pc, gc = np.zeros(nd), np.zeros(nd), np.zeros(nd)
@@ -471,26 +550,21 @@ def surface_detection_score(pred, # binary mask `(D, H, W)` (2-D `(H, W)` also a
 def codebook_usage(indices, # integer code indices, any shape (numpy or torch)
                    n_codes: int, # codebook size; indices must lie in [0, n_codes)
                   ) -> dict[str, float]:
-    "Perplexity `exp(−Σ p log p)` of the code histogram, the fraction of codes used, and the number used."
-    if isinstance(n_codes, bool) or not isinstance(n_codes, (int, np.integer)) or n_codes < 1:
-        raise ValueError(f"n_codes={n_codes!r} must be a positive integer")
-    if torch.is_tensor(indices):
-        if indices.is_floating_point() or indices.is_complex():
-            raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
-        x = indices.detach().reshape(-1).long()
-        if x.numel() == 0: raise ValueError("indices is empty: no codes to count")
-        lo, hi = int(x.min()), int(x.max())
-        if lo < 0 or hi >= n_codes: raise ValueError(f"indices must lie in [0, n_codes={n_codes}), got values from {lo} to {hi}")
-        counts = torch.bincount(x, minlength=n_codes).double().cpu().numpy()
-    else:
+    "Perplexity `exp(−Σ p log p)` of the code histogram, the fraction of codes used, and the number used (`losses.code_usage` as floats)."
+    n_codes = check_int(n_codes, 'n_codes', 1)
+    if not torch.is_tensor(indices):
         a = np.asarray(indices)
         if not np.issubdtype(a.dtype, np.integer): raise ValueError(f"indices must be integers, got dtype {a.dtype}")
-        if a.size == 0: raise ValueError("indices is empty: no codes to count")
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi >= n_codes: raise ValueError(f"indices must lie in [0, n_codes={n_codes}), got values from {lo} to {hi}")
-        counts = np.bincount(a.ravel(), minlength=n_codes).astype(np.float64)
-    used = int((counts > 0).sum())
-    return {'perplexity': math.exp(_entropy(counts, counts.sum(), np.log)), 'usage': used / n_codes, 'n_used': float(used)}
+        indices = torch.from_numpy(a.astype(np.int64, copy=False))
+    if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+        raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
+    x = indices.detach().reshape(-1)
+    if x.numel() == 0: raise ValueError("indices is empty: no codes to count")
+    lo, hi = (int(v) for v in torch.aminmax(x))
+    if lo < 0 or hi >= n_codes: raise ValueError(f"indices must lie in [0, n_codes={n_codes}), got values from {lo} to {hi}")
+    perplexity, usage = code_usage(x, n_codes, dtype=torch.float64)
+    return {'perplexity': float(perplexity), 'usage': float(usage), 'n_used': float(round(float(usage) * n_codes))}
+
 
 # %% ../nbs/05_metrics.ipynb #93c458f6
 def _to_float(v, name):

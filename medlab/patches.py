@@ -24,8 +24,7 @@ __all__ = ['BLEND_MODES', 'patch_starts', 'blend_window', 'extract_patches', 'bl
 def _starts_1d(size, patch, stride, pad, axis=''):
     size = check_int(size, f'size{axis}', 1)
     patch = check_int(patch, f'patch{axis}', 1)
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise ValueError(f"stride{axis}={stride!r} must be a positive integer (a zero stride never moves)")
+    stride = check_int(stride, f'stride{axis}', 1)
     if patch >= size:
         if patch > size and not pad:
             raise ValueError(f"patch{axis}={patch} is larger than size{axis}={size} and pad=False; "
@@ -179,12 +178,14 @@ class _Blender:
         rest = np.ones(())
         for v in inv[1:]: rest = np.multiply.outer(rest, v)
         fdt = np.float64 if out.dtype == torch.float64 else np.float32
-        rest_t = torch.from_numpy(np.ascontiguousarray(rest, dtype=fdt)).to(out.device)
+        rest_t = torch.from_numpy(np.ascontiguousarray(rest, dtype=fdt)).reshape(rest.shape).to(out.device)
         lead = out.ndim - len(self.spatial)
-        tmp = torch.empty_like(rest_t)
-        for i, f in enumerate(inv[0].astype(fdt).tolist()):  # one pass over the output, one 2-D factor per slice
-            torch.mul(rest_t, f, out=tmp)
-            out[(slice(None),) * lead + (i,)].mul_(tmp)
+        first = torch.from_numpy(inv[0].astype(fdt)).to(out.device).view(-1, *([1] * rest_t.ndim))
+        k = max(1, (1 << 18) // max(rest_t.numel(), 1))      # slices per step: a factor of at most ~1 MiB, in cache
+        tmp = torch.empty((k, *rest_t.shape), dtype=rest_t.dtype, device=out.device)
+        for i in range(0, self.spatial[0], k):                # one pass over the output, slab by slab
+            n = min(k, self.spatial[0] - i)
+            out[(slice(None),) * lead + (slice(i, i + n),)].mul_(torch.mul(rest_t, first[i:i + n], out=tmp[:n]))
         return out
 
 # %% ../nbs/02_patches.ipynb #a172feef
@@ -266,6 +267,12 @@ def _first_output(y, name='predictor'):
     if not torch.is_tensor(y): raise ValueError(f"{name} returned {type(y).__name__}; expected a tensor or a tuple/list of tensors")
     return y
 
+def _module_device(predictor):
+    "The device of an `nn.Module` predictor's first parameter or buffer; None for other callables."
+    if isinstance(predictor, torch.nn.Module):
+        for t in itertools.chain(predictor.parameters(), predictor.buffers()): return t.device
+    return None
+
 def _empty_cache():
     if torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.empty_cache()
 
@@ -275,8 +282,8 @@ def sliding_window_inference(inputs: torch.Tensor, # `(B, C, H, W)` or `(B, C, D
                              overlap: float | Sequence[float] = 0.5, # fraction of a window shared with its neighbour, in [0, 1), per axis or one for all
                              mode: str = "gaussian", # blending window: 'constant', 'linear', 'gaussian' or 'hann'
                              sw_batch_size: int = 4, # windows per predictor call
-                             device: str | torch.device | None = None, # where windows are sent and the predictor runs (`None`: the device of `inputs`)
-                             output_device: str | torch.device | None = None, # where the result is accumulated (`None`: the device of `inputs`)
+                             sw_device: str | torch.device | None = None, # where windows are sent and the predictor runs (`None`: the predictor's device if it is an `nn.Module` with parameters or buffers, else that of `inputs`)
+                             device: str | torch.device | None = None, # where the output is accumulated and returned (`None`: the device of `inputs`)
                              progress: bool = False, # show a tqdm progress bar over the windows
                              sigma_scale: float | Sequence[float] = 0.125, # gaussian σ as a fraction of the window size
                              pad: bool = True, # allow spatial axes shorter than the window (zero-padded, cropped back); `False` makes that an error
@@ -300,8 +307,8 @@ def sliding_window_inference(inputs: torch.Tensor, # `(B, C, H, W)` or `(B, C, D
     _window_key(patch, mode, sigma_scale, 'cpu')                        # validate sigma_scale before any work
     if mode == 'gaussian':
         for p, s in zip(patch, as_tuple(sigma_scale, nsp, 'sigma_scale')): _window_1d(p, mode, s)
-    dev = torch.device(device) if device is not None else inputs.device
-    out_dev = torch.device(output_device) if output_device is not None else inputs.device
+    dev = torch.device(sw_device) if sw_device is not None else (_module_device(predictor) or inputs.device)
+    out_dev = torch.device(device) if device is not None else inputs.device
     positions = list(itertools.product(*grid))
     windows = [(b, pos) for b in range(B) for pos in positions]
     src = {pos: [_clip(s, p, n) for s, p, n in zip(pos, patch, spatial)] for pos in positions}
@@ -368,9 +375,7 @@ def tta_flips(predictor: Callable, # a predictor as for `sliding_window_inferenc
     "Wrap `predictor` to average its outputs over flips (and optionally 90° rotations), each undone on the output."
     if not callable(predictor): raise ValueError(f"predictor must be callable, got {type(predictor).__name__}")
     dims = tuple(dims)
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-            raise ValueError(f"dims={dims!r} must hold integer spatial axes")
+    for d in dims: check_int(d, 'dims')
     combos = [c for r in range(len(dims) + 1) for c in itertools.combinations(dims, r)]
     turns = (0, 1, 2, 3) if rot90 else (0,)
 

@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler, Sampler, SequentialSampler
 
 import medlab
-from .core import (check_int, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
+from .core import (CheckpointError, check_int, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
                          get_device, get_rng_state, safe_load, seed_everything, set_rng_state)
 from .data import to_device  # nested batches, non-blocking when pinned
 from .distributed import (get_local_rank, get_rank, get_world_size, init_distributed, is_distributed, is_main_process,
@@ -43,12 +43,12 @@ from .metrics import MetricTracker
 
 
 # %% auto #0
-__all__ = ['EVENTS', 'SCHEDULERS', 'log', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
+__all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
            'CancelStepException', 'Callback', 'EpochSampler', 'resumable_loader', 'make_scheduler', 'Learner',
            'prepare_run_dir', 'write_run_config', 'resolve_checkpoint', 'load_state_strict', 'load_model',
-           'learner_state', 'load_learner_state', 'state_dict', 'load_state_dict', 'fit', 'validate', 'AMP',
-           'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler', 'EarlyStopping', 'Timing', 'MemoryLogger',
-           'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar', 'mc_dropout', 'mc_predict']
+           'learner_state', 'load_learner_state', 'AMP', 'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler',
+           'EarlyStopping', 'Timing', 'MemoryLogger', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot',
+           'ProgressBar', 'mc_dropout', 'mc_predict']
 
 # %% ../nbs/08_train.ipynb #bee89faa
 class CancelFitException(Exception):
@@ -261,7 +261,7 @@ def _pick(b, keys, arg):
         if k not in b: raise ValueError(f"the batch has no key {k!r} ({arg}={keys if len(keys) > 1 else k!r}); its keys are {sorted(map(str, b))}")
     return tuple(b[k] for k in keys)
 
-log = logging.getLogger('medlab')
+_log = logging.getLogger('medlab')
 
 class _StderrHandler(logging.StreamHandler):
     "Writes each line to whatever `sys.stderr` is at that moment (so notebooks and redirections see it)."
@@ -275,8 +275,12 @@ class _StderrHandler(logging.StreamHandler):
 
 def _ensure_log_handler():
     "Make medlab's status lines visible by default: a stderr handler at INFO unless logging is already configured."
-    if not log.hasHandlers(): log.addHandler(_StderrHandler())
-    if log.level == logging.NOTSET: log.setLevel(logging.INFO)
+    if not _log.hasHandlers(): _log.addHandler(_StderrHandler())
+    if _log.level == logging.NOTSET: _log.setLevel(logging.INFO)
+
+def _len(dl):
+    try: return len(dl)
+    except TypeError: return None
 
 CKPT_FORMAT = 'medlab.train/1'
 
@@ -332,14 +336,12 @@ class Learner:
             if self.device.type != 'cuda': raise ValueError(f"sync_batchnorm=True needs CUDA devices (torch's SyncBatchNorm runs only on GPUs); this rank uses {self.device}")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = self.forward = wrap_ddp(model.to(self.device))   # callbacks may wrap `forward` (MCAverage)
-        self.opt_name = opt if isinstance(opt, str) else getattr(opt, '__name__', type(opt).__name__)
-        self.opt_kwargs = dict(opt_kwargs or {})
+        self.opt_name, self.opt_kwargs = opt if isinstance(opt, str) else getattr(opt, '__name__', type(opt).__name__), dict(opt_kwargs or {})
         self.opt = _make_opt(opt, self.model.parameters(), self.lr, self.opt_kwargs)
         self.loss_fn, self.metrics, self.val_dl = loss_fn, dict(metrics or {}), val_dl
         self.train_dl, self.sampler = resumable_loader(train_dl, self.seed, endless=self.steps_per_epoch is not None)
         self.name = name or type(unwrap_model(model)).__name__.lower()
-        self.user_config, self.runs_root = dict(config or {}), Path(runs_root)
-        self.dataset_stats = None if dataset_stats is None else dict(dataset_stats)
+        self.user_config, self.runs_root, self.dataset_stats = dict(config or {}), Path(runs_root), dataset_stats and dict(dataset_stats)
         if run_dir is True: raise ValueError("run_dir=True is ambiguous; pass a path, None (automatic) or False (no files)")
         self.run_dir_arg, self.run_dir = run_dir, None if run_dir in (None, False) else Path(run_dir)
         self.is_main, self.callbacks = is_main_process(), []; self._sort_cbs()
@@ -394,24 +396,19 @@ class Learner:
         if self.sampler is not None:
             n, bs = self.sampler.per_rank, self.train_dl.batch_size
             return n // bs if self.train_dl.drop_last else math.ceil(n / bs)
-        try: return len(self.train_dl)
-        except TypeError: return None
+        return _len(self.train_dl)
 
     xb = property(lambda self: self.xs[0] if len(self.xs) == 1 else self.xs, doc="The model's input (a tuple for several input keys).")
     yb = property(lambda self: self.ys[0], doc="The first target.")
     extra = property(lambda self: self.ys[1:], doc="The loss's further arguments.")
 
 
-# %% ../nbs/08_train.ipynb #71387519
+# %% ../nbs/08_train.ipynb #e3da3f20
 def _git_commit(cwd=None):
     try:
         r = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5, cwd=cwd)
         return (r.stdout.strip() or None) if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
-
-def _len(dl):
-    try: return len(dl)
-    except TypeError: return None
 
 def prepare_run_dir(learn: Learner, # the learner about to fit
                     resumed_from: Path | None = None, # the checkpoint the fit resumes from, if any
@@ -532,7 +529,7 @@ def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory 
     else: load_state_strict(model, state, f"checkpoint {str(p)!r}")
     return model.eval()
 
-# %% ../nbs/08_train.ipynb #3032b32d
+# %% ../nbs/08_train.ipynb #5868eb6c
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
 def learner_state(learn: Learner, # the learner to save
@@ -602,6 +599,8 @@ def load_learner_state(learn: Learner, # the learner to restore into
     if sd.get('acc', {}).get('values'): learn.tracker.load_state_dict(sd['acc'])
     set_rng_state(sd['rng'])
 
+
+# %% ../nbs/08_train.ipynb #3bfa3149
 @_method
 def state_dict(self) -> dict:
     "Everything needed to resume exactly (`learner_state(self)`)."
@@ -615,13 +614,13 @@ def load_state_dict(self, sd: dict, # a checkpoint dict as written by `Checkpoin
     load_learner_state(self, sd, source)
 
 
-# %% ../nbs/08_train.ipynb #64632b46
+# %% ../nbs/08_train.ipynb #aaed2b57
 @_method
 def fit(self, n_epochs: int, # train until this many epochs are done in total (a resumed run counts the finished ones)
         resume_from: str | os.PathLike | None = None, # a checkpoint file, or a run directory (its `checkpoints/last.pt`)
        ) -> Learner:
     "Train to `n_epochs` epochs, optionally resuming exactly from a checkpoint; returns the learner."
-    ckpt = self._prepare_fit(n_epochs, resume_from)
+    ckpt = _start_fit(self, n_epochs, resume_from)
     try:
         try:
             with _sigint_guard(self):
@@ -635,18 +634,18 @@ def fit(self, n_epochs: int, # train until this many epochs are done in total (a
                 self.t_start = time.monotonic()
                 for self.epoch in range(self.position[0], self.n_epochs):
                     try:
-                        self._begin_epoch()
+                        self.dl_iter = _epoch_batches(self)
                         self('before_epoch')
                         for self.iter, self.batch in self.dl_iter:
                             self._one_batch()
-                            if not self.grads_pending and self._should_stop(): raise _Interrupted()
-                        self._end_epoch()
+                            if not self.grads_pending and _should_stop(self): raise _Interrupted()
+                        self.log_row = _end_epoch(self); self.history.append(self.log_row)
                         self('after_epoch')
                     except CancelEpochException: self.position = (self.epoch + 1, 0)
-                    if self._should_stop(): raise _Interrupted()
+                    if _should_stop(self): raise _Interrupted()
         except CancelFitException: pass
         self('after_fit')
-    except (_Interrupted, KeyboardInterrupt) as e: self._interrupt(exact=isinstance(e, _Interrupted))
+    except (_Interrupted, KeyboardInterrupt) as e: _stop(self, exact=isinstance(e, _Interrupted))
     finally: self('cleanup_fit')
     return self
 
@@ -658,7 +657,7 @@ def _one_batch(self):
         self('before_forward')
         with self.autocast():
             self.pred = self.forward(*self.xs)
-            self.loss, self.terms = self._loss(self.pred, *self.ys)
+            self.loss, self.terms = _loss_terms(self.loss_fn(self.pred, *self.ys))
         self.loss_bw = self.loss
         self('after_loss')
         if self.training:
@@ -679,9 +678,8 @@ def _one_batch(self):
     if self.training: self.position = (self.epoch, self.iter + 1)
     self('after_batch')
 
-@_method
-def _loss(self, pred, *args):
-    out = self.loss_fn(pred, *args)
+def _loss_terms(out):
+    "`(total, {name: term})` of what a loss returned: a scalar tensor, or a dict of terms (its `'loss'` entry, else their sum, is the total)."
     if isinstance(out, Mapping):
         if not out: raise ValueError("loss_fn returned an empty dict")
         terms = dict(out)
@@ -730,12 +728,12 @@ def _any_rank(flag: bool) -> bool:
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
 
-@_method
-def _should_stop(self) -> bool:
-    if self.max_runtime_s is not None and not self.stop_requested and time.monotonic() - self.t_start >= self.max_runtime_s:
-        self.stop_requested = f"max_runtime_s={self.max_runtime_s:g} reached"
-    if _any_rank(bool(self.stop_requested)) and not self.stop_requested: self.stop_requested = 'stopped by another process'
-    return bool(self.stop_requested)
+def _should_stop(learn) -> bool:
+    "Whether to stop at this batch boundary: Ctrl-C, `max_runtime_s`, or either on another process."
+    if learn.max_runtime_s is not None and not learn.stop_requested and time.monotonic() - learn.t_start >= learn.max_runtime_s:
+        learn.stop_requested = f"max_runtime_s={learn.max_runtime_s:g} reached"
+    if _any_rank(bool(learn.stop_requested)) and not learn.stop_requested: learn.stop_requested = 'stopped by another process'
+    return bool(learn.stop_requested)
 
 def _cycle(dl):
     "Batches of `dl`, starting it again whenever it runs dry."
@@ -744,48 +742,49 @@ def _cycle(dl):
         for b in dl: n += 1; yield b
         if n == 0: return
 
-@_method
-def _begin_epoch(self):
-    self.model.train(); self.training = True
-    skip = self.position[1] if self.position[0] == self.epoch else 0
-    if skip == 0: self.tracker.reset()
-    if hasattr(getattr(self.train_dl, 'dataset', None), 'set_epoch'): self.train_dl.dataset.set_epoch(self.epoch)
-    self.n_batches = self.batches_per_epoch
-    if self.sampler is not None:
-        self.sampler.set_epoch(self.epoch)
-        self.sampler.set_start(min(skip * self.train_dl.batch_size, math.inf if self.sampler.endless else self.sampler.per_rank))
-        if self.train_dl.generator is not None: self.train_dl.generator.manual_seed(_mix_seed(self.seed, self.epoch, 1))
-        it = iter(self.train_dl)
+def _epoch_batches(learn):
+    "Start a training epoch: `enumerate`d batches from the resume position (`steps_per_epoch` of them, if set)."
+    learn.model.train(); learn.training = True
+    skip = learn.position[1] if learn.position[0] == learn.epoch else 0
+    if skip == 0: learn.tracker.reset()
+    if hasattr(getattr(learn.train_dl, 'dataset', None), 'set_epoch'): learn.train_dl.dataset.set_epoch(learn.epoch)
+    learn.n_batches = learn.batches_per_epoch
+    if learn.sampler is not None:
+        learn.sampler.set_epoch(learn.epoch)
+        learn.sampler.set_start(min(skip * learn.train_dl.batch_size, math.inf if learn.sampler.endless else learn.sampler.per_rank))
+        if learn.train_dl.generator is not None: learn.train_dl.generator.manual_seed(_mix_seed(learn.seed, learn.epoch, 1))
+        it = iter(learn.train_dl)
     else:  # a loader we could not rebuild: skip the done batches by iterating past them
-        set_sampler_epoch(self.train_dl, self.epoch)
-        it = _cycle(self.train_dl) if self.steps_per_epoch else iter(self.train_dl)
+        set_sampler_epoch(learn.train_dl, learn.epoch)
+        it = _cycle(learn.train_dl) if learn.steps_per_epoch else iter(learn.train_dl)
         for _ in range(skip): next(it, None)
-    if self.steps_per_epoch: it = itertools.islice(it, self.steps_per_epoch - skip)
-    self.dl_iter, self.t_epoch = enumerate(it, start=skip), time.perf_counter()
+    if learn.steps_per_epoch: it = itertools.islice(it, learn.steps_per_epoch - skip)
+    learn.t_epoch = time.perf_counter()
+    return enumerate(it, start=skip)
 
-@_method
-def _end_epoch(self):
-    t_train = time.perf_counter() - self.t_epoch
-    if not len(self.tracker) and self.n_batches: raise RuntimeError("training data yielded no batches this epoch")
-    row = {'epoch': self.epoch, 'step': self.step}
-    for i, g in enumerate(self.opt.param_groups): row['lr' if i == 0 else f'lr_{i}'] = g['lr']
-    row.update(_global_means(self.tracker, 'train_'))
-    self.position = (self.epoch + 1, 0)
-    if self.val_dl is not None:
-        t0 = time.perf_counter(); row.update(self.validate()); row['time_val_s'] = time.perf_counter() - t0
-    row['time_train_s'], row['time_epoch_s'] = t_train, time.perf_counter() - self.t_epoch
-    self.log_row = row; self.history.append(row)
+def _end_epoch(learn) -> dict:
+    "Close a training epoch: its row of metrics (train means, learning rates, validation, times)."
+    t_train = time.perf_counter() - learn.t_epoch
+    if not len(learn.tracker) and learn.n_batches: raise RuntimeError("training data yielded no batches this epoch")
+    row = {'epoch': learn.epoch, 'step': learn.step}
+    for i, g in enumerate(learn.opt.param_groups): row['lr' if i == 0 else f'lr_{i}'] = g['lr']
+    row.update(_global_means(learn.tracker, 'train_'))
+    learn.position = (learn.epoch + 1, 0)
+    if learn.val_dl is not None:
+        t0 = time.perf_counter(); row.update(learn.validate()); row['time_val_s'] = time.perf_counter() - t0
+    row['time_train_s'], row['time_epoch_s'] = t_train, time.perf_counter() - learn.t_epoch
+    return row
 
-@_method
-def _prepare_fit(self, n_epochs, resume_from):
-    self.n_epochs, self.interrupted, self.stop_reason, self.stop_requested = check_int(n_epochs, 'n_epochs', 1), False, None, None
-    ckpt, self.resumed_from = None, None
+def _start_fit(learn, n_epochs, resume_from):
+    "Check `n_epochs`, read the checkpoint to resume from, choose the run directory, seed a first fit; return the checkpoint."
+    learn.n_epochs, learn.interrupted, learn.stop_reason, learn.stop_requested = check_int(n_epochs, 'n_epochs', 1), False, None, None
+    ckpt, learn.resumed_from = None, None
     if resume_from is not None:
-        self.resumed_from = resolve_checkpoint(resume_from)
-        ckpt = safe_load(self.resumed_from, fmt=CKPT_FORMAT, what='medlab training checkpoint', hint='use load_model() for plain weights')
-    prepare_run_dir(self, self.resumed_from)
-    if ckpt is None and not self.fitted: seed_everything(self.seed)
-    self.fitted = True
+        learn.resumed_from = resolve_checkpoint(resume_from)
+        ckpt = safe_load(learn.resumed_from, fmt=CKPT_FORMAT, what='medlab training checkpoint', hint='use load_model() for plain weights')
+    prepare_run_dir(learn, learn.resumed_from)
+    if ckpt is None and not learn.fitted: seed_everything(learn.seed)
+    learn.fitted = True
     return ckpt
 
 @contextlib.contextmanager
@@ -795,23 +794,23 @@ def _sigint_guard(learn):
     def handler(signum, frame):
         if learn.stop_requested: raise KeyboardInterrupt
         learn.stop_requested = 'interrupted (Ctrl-C)'
-        if learn.is_main: log.warning("\nCtrl-C: finishing the current batch, then saving and stopping (Ctrl-C again to abort now)")
+        if learn.is_main: _log.warning("\nCtrl-C: finishing the current batch, then saving and stopping (Ctrl-C again to abort now)")
     try: prev = signal.signal(signal.SIGINT, handler)
     except (ValueError, OSError): yield; return
     try: yield
     finally: signal.signal(signal.SIGINT, prev)
 
-@_method
-def _interrupt(self, exact):
-    self.interrupted, self.interrupt_exact = True, exact
-    self.stop_reason = self.stop_requested if exact else 'interrupted (Ctrl-C)'
-    if self.grads_pending: self.opt.zero_grad(set_to_none=True); self.grads_pending = False
-    self('on_interrupt')
-    self('after_fit')
-    if self.is_main:
-        (e, b), how = self.position, ('stopped' if self.stop_reason.startswith('max_runtime') else 'interrupted')
-        log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({self.stop_reason})" if how == 'stopped' else '')
-                    + (f"; resume with fit(n, resume_from={str(self.run_dir)!r})" if self.run_dir else ''))
+def _stop(learn, exact):
+    "End a fit stopped by Ctrl-C or `max_runtime_s` (`exact`: at a batch boundary): `on_interrupt` (writes `last.pt`), `after_fit`, a log line."
+    learn.interrupted, learn.interrupt_exact = True, exact
+    learn.stop_reason = learn.stop_requested if exact else 'interrupted (Ctrl-C)'
+    if learn.grads_pending: learn.opt.zero_grad(set_to_none=True); learn.grads_pending = False
+    learn('on_interrupt')
+    learn('after_fit')
+    if learn.is_main:
+        (e, b), how = learn.position, ('stopped' if learn.stop_reason.startswith('max_runtime') else 'interrupted')
+        _log.warning(f"training {how} at epoch {e}, batch {b}" + (f" ({learn.stop_reason})" if how == 'stopped' else '')
+                    + (f"; resume with fit(n, resume_from={str(learn.run_dir)!r})" if learn.run_dir else ''))
 
 
 # %% ../nbs/08_train.ipynb #fe607f14
@@ -868,7 +867,7 @@ class GradClip(Callback):
         if self._norms: learn.log_row['grad_norm'] = float(torch.stack(self._norms).float().mean())
 
 
-# %% ../nbs/08_train.ipynb #ba22f75b
+# %% ../nbs/08_train.ipynb #136a3da7
 def _repeat(x, n):
     if torch.is_tensor(x): return x.repeat(n, *([1] * (x.ndim - 1)))
     if isinstance(x, Mapping): return {k: _repeat(v, n) for k, v in x.items()}
@@ -1034,7 +1033,7 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 learn.stop_reason = f"EarlyStopping: {self._monitor} has not improved for {self.patience} epoch(s) (best {self.best:.6g})"
-                if learn.is_main: log.info(learn.stop_reason)
+                if learn.is_main: _log.info(learn.stop_reason)
                 raise CancelFitException()
 
     def state_dict(self): return {'best': self.best, 'wait': self.wait}
@@ -1051,7 +1050,7 @@ class Timing(Callback):
                 ):
         self.every = check_int(every, 'every', 1) if every is not None else env_int('TIMING_EVERY', 50, min_value=1)
         self.max_lines = check_int(max_lines, 'max_lines', 0) if max_lines is not None else env_int('TIMING_MAX', 20, min_value=0)
-        self._print = print_fn or log.info
+        self._print = print_fn or _log.info
         self.before_fit(None); self.before_epoch(None)   # usable by a validate() before any fit
     def before_fit(self, learn): self._count, self._lines = {'train': 0, 'val': 0}, {'train': 0, 'val': 0}
     def before_epoch(self, learn):
@@ -1105,7 +1104,7 @@ class MemoryLogger(Callback):
             r['mem_cuda_peak_reserved_mb'] = torch.cuda.max_memory_reserved(learn.device) / 2**20
         r['mem_rss_mb'] = _rss_mb()
         if self.verbose and learn.is_main:
-            log.info(f"[MEM] epoch={learn.epoch} " + ' '.join(f"{k[4:]}={v:.1f}" for k, v in r.items() if k.startswith('mem_')))
+            _log.info(f"[MEM] epoch={learn.epoch} " + ' '.join(f"{k[4:]}={v:.1f}" for k, v in r.items() if k.startswith('mem_')))
 
 
 # %% ../nbs/08_train.ipynb #d48def5f
@@ -1267,13 +1266,13 @@ class ProgressBar(Callback):
             if self._bbar is not None: self._bbar.close(); self._bbar = None
             self._ebar.update(1); self._ebar.set_postfix(row)
         elif self.epoch_lines and learn.is_main:
-            log.info(f"epoch {learn.epoch}: " + ' '.join(f'{k}={v}' for k, v in row.items()) + f" ({learn.log_row.get('time_epoch_s', 0):.1f}s)")
+            _log.info(f"epoch {learn.epoch}: " + ' '.join(f'{k}={v}' for k, v in row.items()) + f" ({learn.log_row.get('time_epoch_s', 0):.1f}s)")
     def cleanup_fit(self, learn):
         for b in (self._bbar, self._ebar):
             if b is not None: b.close()
         self._bbar = self._ebar = None
 
-# %% ../nbs/08_train.ipynb #036b3237
+# %% ../nbs/08_train.ipynb #dadc2dfe
 def _default_callbacks(learn: Learner) -> list[type]:
     "ProgressBar; with a run directory also CSVLogger, Checkpoint, SummaryPlot and (with tensorboard installed) TensorBoardLogger."
     if learn.run_dir_arg is False: return [ProgressBar]

@@ -66,7 +66,7 @@ class _Hold:
         self.owner._hold -= 1
         if not self.owner._hold and exc[0] is None: self.owner._update(self.relayout)
 
-# %% ../nbs/11_widgets.ipynb #f861b8ad
+# %% ../nbs/11_widgets.ipynb #e245aca2
 _AXES = [('0 (D)', 0), ('1 (H)', 1), ('2 (W)', 2)]
 
 def _set_shape(ax, im, shape, aspect):
@@ -227,10 +227,11 @@ class SliceViewer(_Shows):
         return out
 
     def values_html(self) -> str:
+        "The cursor and the values under it, as the HTML line below the views."
         vals = ', '.join(f'{html.escape(k)} <b>{v:.4g}</b>' for k, v in self.values_at_cursor().items())
         return f'<code>cursor (z, y, x) = {tuple(self.cursor)}</code>: {vals}'
 
-# %% ../nbs/11_widgets.ipynb #bedf8fb9
+# %% ../nbs/11_widgets.ipynb #716d9474
 class ReconstructionInspector(_Shows):
     "A linked original / reconstruction / difference viewer with per-slice PSNR and SSIM and a jump to the worst slice."
     def __init__(self,
@@ -238,7 +239,7 @@ class ReconstructionInspector(_Shows):
                  reconstructed, # `(D, H, W)` reconstruction, same shape
                  spacing_mm=None, # `(dz, dy, dx)` or one number, for the aspect ratios
                  mask=None, # optional mask drawn over both volumes
-                 data_range: float | None = None, # for PSNR/SSIM; `None`: the span of the original's finite values
+                 data_range: float | None = None, # for PSNR/SSIM; `None`: the span of the finite values of both volumes
                  window=None, # initial window (see `SliceViewer`)
                  worst_by: str = 'psnr', # `'psnr'` or `'ssim'`: which metric picks the worst slice
                  dpi: int = 80, # resolution of the rendered figures
@@ -248,7 +249,7 @@ class ReconstructionInspector(_Shows):
         if o.ndim != 3: raise ValueError(f"original must have 3 dimensions (D, H, W), got shape {tuple(o.shape)}")
         if worst_by not in ('psnr', 'ssim'): raise ValueError(f"worst_by={worst_by!r} must be 'psnr' or 'ssim'")
         self.original, self.reconstructed = o, r
-        self.data_range = _data_range_of(o, data_range)
+        self.data_range = _data_range_of(data_range, o, r)
         self.viewer = SliceViewer({'original': o, 'reconstruction': r}, spacing_mm, mask, window, dpi=dpi)
         self._metrics: dict[int, dict] = {}
         fig, axes = _figure(2, panel=(5.4, 2.2), dpi=dpi)
@@ -297,7 +298,7 @@ class ReconstructionInspector(_Shows):
                            f'slice <b>{w}</b> (PSNR {m["psnr"][w]:.2f} dB, SSIM {m["ssim"][w]:.4f})')
         self.panel.render(relayout=relayout)
 
-# %% ../nbs/11_widgets.ipynb #af6b8df7
+# %% ../nbs/11_widgets.ipynb #c8e301b7
 class EPIDPlayer(_Shows):
     "Play an EPID arc: frame (with leaves, jaws, aperture), prediction and their difference per control point."
     def __init__(self,
@@ -343,7 +344,6 @@ class EPIDPlayer(_Shows):
         self.info = W.HTML()
         self.index.observe(lambda _: self._update(), names='value')
         self.widget = W.VBox([W.HBox([self.play, self.index]), self.panel.image, self.info])
-        self._hold = 0
         self._update(relayout=True)
 
     def _update(self, relayout=False):
@@ -365,7 +365,7 @@ class EPIDPlayer(_Shows):
         self.info.value = html.escape(txt)
         self.panel.render(relayout=relayout)
 
-# %% ../nbs/11_widgets.ipynb #8409b24f
+# %% ../nbs/11_widgets.ipynb #9b82b4fc
 class PatchInspector(_Shows):
     "Patch outlines, coverage, summed blend weight and one patch's share, slice by slice, for a sliding-window grid."
     def __init__(self,
@@ -377,8 +377,8 @@ class PatchInspector(_Shows):
                  dpi: int = 80, # resolution of the rendered figure
                 ):
         import ipywidgets as W
-        self.layout = patch_layout(volume_shape, patch_size, stride, mode)
-        self.shape = self.layout['shape']
+        self.patch_layout = patch_layout(volume_shape, patch_size, stride, mode)
+        self.shape = self.patch_layout['shape']
         axis = check_int(axis, 'axis', 0, 2)
         fig, axes = _figure(3, dpi=dpi)
         blank = np.zeros((2, 2))
@@ -390,7 +390,7 @@ class PatchInspector(_Shows):
         self.axis = W.ToggleButtons(options=_AXES, value=axis, description='axis', style={'button_width': '60px'})
         self.index = W.IntSlider(value=self.shape[axis] // 2, min=0, max=self.shape[axis] - 1, description='slice', layout=W.Layout(width='420px'))
         self.mode = W.Dropdown(options=list(BLEND_MODES), value=mode, description='blend', layout=W.Layout(width='200px'))
-        self.patch = W.IntSlider(value=-1, min=-1, max=self.layout['n_patches'] - 1, description='patch', layout=W.Layout(width='420px'))
+        self.patch = W.IntSlider(value=-1, min=-1, max=self.patch_layout['n_patches'] - 1, description='patch', layout=W.Layout(width='420px'))
         self._hold, self._axis_drawn = 0, None
         self.axis.observe(self._on_axis, names='value')
         self.mode.observe(self._on_mode, names='value')
@@ -403,14 +403,14 @@ class PatchInspector(_Shows):
             self.index.max = self.shape[change['new']] - 1; self.index.value = self.shape[change['new']] // 2
 
     def _on_mode(self, change):
-        l = self.layout
-        self.layout = patch_layout(l['shape'], l['patch_size'], l['stride'], change['new'])
+        l = self.patch_layout
+        self.patch_layout = patch_layout(l['shape'], l['patch_size'], l['stride'], change['new'])
         self._update()
 
     def _update(self, relayout=False):
         from matplotlib.patches import Rectangle
         a, i, k = self.axis.value, self.index.value, self.patch.value
-        cnt, wt, share = _patch_maps(self.layout, a, i, None if k < 0 else k)
+        cnt, wt, share = _patch_maps(self.patch_layout, a, i, None if k < 0 else k)
         new_axis = self._axis_drawn != a
         for im, m, hi in ((self._count, cnt, max(cnt.max(), 1)), (self._weight, wt, wt.max()),
                           (self._share, share if share is not None else np.zeros_like(wt), 1)):
@@ -418,12 +418,12 @@ class PatchInspector(_Shows):
             if new_axis: _set_shape(im.axes, im, m.shape, 1.0)
         self._share_msg.set_visible(share is None)
         for r in self._rects: r.remove()
-        rects = _patch_rects(self.layout, a, i)
+        rects = _patch_rects(self.patch_layout, a, i)
         self._rects = [self._count.axes.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), w, h, fill=False, lw=2.5 if p == k else 1.0,
                                                             ec='red' if p == k else f'C{j % 10}'))
                        for j, (p, (r0, c0, h, w)) in enumerate(rects)]
-        self._count.axes.set_title(f'{len(rects)} of {self.layout["n_patches"]} patches cross axis {a} = {i}')
-        self._weight.axes.set_title(f'summed {self.layout["mode"]} weight')
+        self._count.axes.set_title(f'{len(rects)} of {self.patch_layout["n_patches"]} patches cross axis {a} = {i}')
+        self._weight.axes.set_title(f'summed {self.patch_layout["mode"]} weight')
         self._share.axes.set_title(f'share of patch {k}' if k >= 0 else 'share of a patch')
         self._axis_drawn = a
         self.panel.render(relayout=relayout or new_axis)

@@ -21,8 +21,16 @@ FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-ne
 
 
 def find_browser():
-    for name in ('chromium', 'chromium-browser', 'google-chrome'):
+    "Debian's chromium (or another Chromium on the PATH), or `None`."
+    for name in ('/usr/bin/chromium', 'chromium', 'chromium-browser', 'google-chrome'):
         if shutil.which(name): return shutil.which(name)
+
+
+def browser_or_skip(tool: str, require: bool):
+    "`(browser, None)`, or `(None, exit code)` after saying that `tool` is skipped (1 with `require`, else 0)."
+    browser = find_browser()
+    if browser is None: print(f'{tool}: no chromium on this machine; skipped (apt-get install chromium)')
+    return browser, (None if browser else (1 if require else 0))
 
 
 def main(argv=None):
@@ -31,10 +39,8 @@ def main(argv=None):
     ap.add_argument('--width', type=int, default=1280); ap.add_argument('--height', type=int, default=2400)
     ap.add_argument('--require', action='store_true', help='fail when no Chromium is installed')
     args = ap.parse_args(argv)
-    browser = find_browser()
-    if browser is None:
-        print('docs_check: no chromium on this machine; skipping screenshots (apt-get install chromium)')
-        return 1 if args.require else 0
+    browser, code = browser_or_skip('docs_check', args.require)
+    if browser is None: return code
     docs, out = ROOT / args.docs, ROOT / args.out
     pages = sorted(docs.rglob('*.html'))
     if not pages: sys.exit(f'docs_check: no HTML pages under {docs}; run tools/build_docs.py first')

@@ -30,8 +30,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--hide-scrollbars']
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_check import FLAGS, ROOT, browser_or_skip  # noqa: E402  one way to find chromium and one set of flags for both checks
+
+CHROMIUM_ARGS = [f for f in FLAGS if f != '--headless']   # Playwright adds its own headless flag
 ERROR_TEXTS = ('Error displaying widget', 'Error rendering', 'Traceback (most recent call last)', 'Kernel Restarting',
                'Failed to load model', 'Model not found')
 
@@ -47,12 +49,8 @@ viewer = SliceViewer({'original': ct, 'reconstruction': recon}, spacing_mm=(2.5,
 viewer'''
 CELL_PLAYER = '''\
 player = EPIDPlayer(frames, plan, predictions=pred)
+player.index.value = 3
 player'''
-
-
-def find_chromium():
-    for c in ('/usr/bin/chromium', shutil.which('chromium'), shutil.which('chromium-browser')):
-        if c and Path(c).exists(): return c
 
 
 def write_inputs(folder: Path):
@@ -211,10 +209,8 @@ def main(argv=None):
     ap.add_argument('--require', action='store_true', help='fail when chromium is not installed')
     ap.add_argument('--keep', action='store_true', help='keep the temporary notebook, data and JupyterLab log')
     args = ap.parse_args(argv)
-    chromium = find_chromium()
-    if chromium is None:
-        print('widgets_check: skipped: no chromium on this machine (apt-get install chromium)')
-        return 1 if args.require else 0
+    chromium, code = browser_or_skip('widgets_check', args.require)
+    if chromium is None: return code
     try: import playwright.sync_api  # noqa: F401
     except ImportError:
         print('widgets_check: FAILED: chromium is installed but Playwright is not; pip install playwright '
