@@ -8,7 +8,8 @@ works everywhere, including CI, which cannot install Quarto:
 2. Each processed notebook is prepared for plain nbconvert: the YAML front matter becomes a title cell,
    `#| echo: false` sources are hidden, `#| include: false` cells dropped, the remaining `#|` directive lines
    stripped, Quarto-only attributes (`{target="_blank" ...}`) removed and links to the docs host made relative.
-3. `nbconvert`'s HTMLExporter writes `_docs/<page>.html` with a navigation bar; `--readme` writes `README.md`
+3. `nbconvert`'s HTMLExporter writes `_docs/<page>.html` (and `_docs/tutorials/<workflow>.html` for the notebooks in
+   `nbs/tutorials/`) with a navigation bar; `--readme` writes `README.md`
    (and its pictures under `README_files/`) from `index.ipynb` with the MarkdownExporter.
 
 It fails (exit 1) when any notebook does not render or a rendered page still shows Quarto syntax.
@@ -117,8 +118,9 @@ def build_html(proc: Path, out_dir: Path, host: str) -> list[Path]:
         out = out or ('index.html' if rel.stem == 'index' else re.sub(r'^\d+_', '', rel.stem) + '.html')
         if rel.parent != Path('.'): out = str(rel.parent / Path(out).name)
         prepared.append((p, nb, out, title or rel.stem))
-    order = sorted(prepared, key=lambda t: (t[2] != 'index.html', str(t[0].relative_to(proc))))
-    pages = [(o, t if o != 'index.html' else 'home') for _, _, o, t in order]
+    order = sorted(prepared, key=lambda t: (t[2] != 'index.html', t[2].startswith('tutorials/'), str(t[0].relative_to(proc))))
+    # chapters by title; the tutorials (nbs/tutorials/*.ipynb -> tutorials/*.html) by their workflow's name, after them
+    pages = [(o, 'home' if o == 'index.html' else f'tutorial: {Path(o).stem}' if o.startswith('tutorials/') else t) for _, _, o, t in order]
     if out_dir.exists(): shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     written = []
