@@ -207,24 +207,78 @@ class ConcatDataset(_TorchConcatDataset):
         s = bisect.bisect_right(self.cumulative_sizes, index)
         return s, index - (self.cumulative_sizes[s - 1] if s else 0)
 
+# %% ../nbs/06_data.ipynb #b35b2882
+from .distributed import get_rank, get_world_size
+
 # %% ../nbs/06_data.ipynb #4306c04b
 _WARNED_DIVISIBILITY: set = set()
 
 
-class ConsecutiveBatchSampler(Sampler):
-    "Batches of consecutive indices that never cross a sequence boundary; shuffles whole batches only."
+def _replicas(num_replicas, rank) -> tuple[int, int]:
+    "`(num_replicas, rank)` checked; `None` reads `medlab.distributed` (the process group, else torchrun's variables)."
+    r = get_world_size() if num_replicas is None else check_int(num_replicas, 'num_replicas', 1)
+    k = get_rank() if rank is None else check_int(rank, 'rank', 0)
+    if k >= r: raise ValueError(f"rank={k} must lie in [0, num_replicas={r})")
+    return r, k
+
+
+def _deal(batches: list, num_replicas: int, rank: int, drop_last: bool) -> list:
+    "This rank's share of an epoch's batch list: every `num_replicas`-th batch, after padding with repeats (or dropping the tail)."
+    n, r = len(batches), num_replicas
+    if r == 1 or n == 0: return batches
+    total = n - n % r if drop_last else -(-n // r) * r
+    return (batches * -(-total // n))[:total][rank::r]     # DistributedSampler's padding: repeat from the start
+
+
+class _RankBatches(Sampler):
+    "Shared by the batch samplers: the epoch's batches (`_epoch_batches`), dealt to ranks, with a start for mid-epoch resume."
+    def _setup(self, seed, drop_last, num_replicas, rank):
+        self.seed, self.drop_last, self.epoch, self.start = int(seed), bool(drop_last), 0, 0
+        self.num_replicas, self.rank = _replicas(num_replicas, rank)
+        self._cache = None
+
+    def set_epoch(self, epoch: int): # the epoch about to start (same on every rank)
+        "Select the epoch's order, `(seed, epoch)`, and go back to its first batch."
+        self.epoch, self.start = int(epoch), 0
+
+    def set_start(self, start: int): # batches of this rank's epoch already done
+        "Skip the first `start` batches of this rank's share of the current epoch (exact mid-epoch resume)."
+        self.start = check_int(start, 'start', 0, self.per_rank)
+
+    def _mine(self) -> list:
+        if self._cache is None or self._cache[0] != self.epoch:
+            self._cache = (self.epoch, _deal(self._epoch_batches(self.epoch), self.num_replicas, self.rank, self.drop_last))
+        return self._cache[1]
+
+    @property
+    def per_rank(self) -> int:
+        "Batches this rank gets in the current epoch (the same on every rank)."
+        return len(self._mine())
+
+    def __len__(self): return self.per_rank - self.start
+
+    def __iter__(self):
+        for b in self._mine()[self.start:]: yield self._indices(b)
+
+
+class ConsecutiveBatchSampler(_RankBatches):
+    "Batches of consecutive indices that never cross a sequence boundary; shuffles whole batches only; shards whole batches under DDP."
     def __init__(self,
                  lengths, # samples per sequence, or a `ConcatDataset` (its `lengths` are used)
-                 batch_size: int, # samples per batch
+                 batch_size: int, # samples per batch (per process under DDP)
                  shuffle: bool = False, # shuffle the order of the batches (their content stays consecutive)
-                 drop_last: bool = False, # drop each sequence's short last batch
-                 seed: int = 0, # shuffling seed; the order depends on `(seed, epoch)`
+                 drop_last: bool = False, # drop each sequence's short last batch, and under DDP the batches that do not fill every rank
+                 seed: int = 0, # shuffling seed; the order depends on `(seed, epoch)`, the same on every rank
+                 *,
+                 num_replicas: int | None = None, # processes sharing the epoch (`None`: `medlab.distributed.get_world_size()`)
+                 rank: int | None = None, # this process's rank (`None`: `medlab.distributed.get_rank()`)
                 ):
         if isinstance(lengths, _TorchConcatDataset): lengths = [len(d) for d in lengths.datasets]
         self.lengths = [check_int(n, f'lengths[{i}]', 0) for i, n in enumerate(lengths)]
         if not self.lengths: raise ValueError("lengths is empty: pass one length per sequence")
         self.batch_size = check_int(batch_size, 'batch_size', 1)
-        self.shuffle, self.drop_last, self.seed, self.epoch = bool(shuffle), bool(drop_last), int(seed), 0
+        self.shuffle = bool(shuffle)
+        self._setup(seed, drop_last, num_replicas, rank)
         bad = [(i, n) for i, n in enumerate(self.lengths) if n % self.batch_size]
         key = (self.batch_size, self.drop_last, tuple(self.lengths))
         if bad and key not in _WARNED_DIVISIBILITY:
@@ -240,17 +294,15 @@ class ConsecutiveBatchSampler(Sampler):
                 e = min(b + self.batch_size, n)
                 if e - b == self.batch_size or not self.drop_last: self._batches.append((start + b, start + e))
             start += n
+        if self._batches and self.per_rank == 0:
+            raise ValueError(f"{len(self._batches)} batch(es) cannot fill num_replicas={self.num_replicas} ranks with drop_last=True: "
+                             "no batch per rank")
 
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+    def _epoch_batches(self, epoch):
+        if not self.shuffle: return self._batches
+        return [self._batches[b] for b in np.random.default_rng([self.seed, epoch]).permutation(len(self._batches))]
 
-    def __len__(self): return len(self._batches)
-
-    def __iter__(self):
-        order = range(len(self._batches))
-        if self.shuffle: order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self._batches))
-        for b in order:
-            s, e = self._batches[b]
-            yield list(range(s, e))
+    def _indices(self, b): return list(range(*b))
 
 # %% ../nbs/06_data.ipynb #75a4daeb
 def loader_settings(num_workers: int | None = None, # `None`: `MEDLAB_NUM_WORKERS` (default 0)
@@ -670,40 +722,57 @@ class GroupPointsDataset(LazyCacheMixin, Dataset):
 
 _register_dataset(GroupPointsDataset);
 
-class GroupBatchSampler(Sampler):
-    "Batches of whole groups: `groups_per_batch` groups per batch, every member of a group in the same batch."
+# %% ../nbs/06_data.ipynb #f49f5d87
+class GroupBatchSampler(_RankBatches):
+    "Batches of whole groups (`groups_per_batch` groups, or about `target_points` points); every member of a group in one batch; whole batches sharded under DDP."
     def __init__(self,
                  group_ids, # `(N,)` integer group id of every point
-                 groups_per_batch: int, # groups in a batch
+                 groups_per_batch: int | None = None, # groups in a batch (per process under DDP); or give `target_points`
                  shuffle: bool = True, # shuffle the groups every epoch (`set_epoch`)
-                 seed: int = 0, # shuffling seed; the order depends on `(seed, epoch)`
-                 drop_last: bool = False, # drop the last batch when it has fewer than `groups_per_batch` groups
+                 seed: int = 0, # shuffling seed; the order depends on `(seed, epoch)`, the same on every rank
+                 drop_last: bool = False, # drop the last, incomplete batch (and under DDP the batches that do not fill every rank)
+                 *,
+                 target_points: int | None = None, # about this many points per batch, complete groups only (the scar seed: 10000)
+                 num_replicas: int | None = None, # processes sharing the epoch (`None`: `medlab.distributed.get_world_size()`)
+                 rank: int | None = None, # this process's rank (`None`: `medlab.distributed.get_rank()`)
                 ):
         g = group_ids.numpy() if torch.is_tensor(group_ids) else np.asarray(group_ids)
         if g.ndim != 1 or g.size == 0: raise ValueError(f"group_ids must be a non-empty 1-D array, got shape {g.shape}")
         if g.dtype.kind not in 'iu': raise ValueError(f"group_ids must hold integers, got dtype {g.dtype}")
-        self.groups_per_batch = check_int(groups_per_batch, 'groups_per_batch', 1)
+        if (groups_per_batch is None) == (target_points is None):
+            raise ValueError(f"pass exactly one of groups_per_batch (got {groups_per_batch!r}) and target_points (got {target_points!r})")
+        self.groups_per_batch = None if groups_per_batch is None else check_int(groups_per_batch, 'groups_per_batch', 1)
+        self.target_points = None if target_points is None else check_int(target_points, 'target_points', 1)
         order = np.argsort(g, kind='stable')
         _, starts = np.unique(g[order], return_index=True)
         self._members = np.split(order, starts[1:])
-        self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), bool(drop_last), 0
-        if self.drop_last and len(self) == 0:
-            raise ValueError(f"groups_per_batch={self.groups_per_batch} exceeds the {len(self._members)} groups and drop_last=True: no batch")
+        self._sizes = np.diff(np.r_[starts, len(g)])
+        self.shuffle = bool(shuffle)
+        self._setup(seed, drop_last, num_replicas, rank)
+        if self.per_rank == 0:
+            what = (f"groups_per_batch={self.groups_per_batch} exceeds the {self.n_groups} groups" if self.target_points is None
+                    else f"the {len(g)} points do not reach target_points={self.target_points}")
+            if len(self._epoch_batches(0)): what = f"{len(self._epoch_batches(0))} batch(es) cannot fill num_replicas={self.num_replicas} ranks"
+            raise ValueError(f"{what} and drop_last=True: no batch")
 
     @property
     def n_groups(self) -> int: return len(self._members)
 
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+    def _epoch_batches(self, epoch):
+        "The epoch's batches, each an array of group positions, before dealing to ranks."
+        n = self.n_groups
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        if self.target_points is None:
+            k = self.groups_per_batch
+            out = [order[b:b + k] for b in range(0, n, k)]
+            return out[:-1] if self.drop_last and len(out[-1]) < k else out
+        cum, out, p = np.r_[0, np.cumsum(self._sizes[order])], [], 0
+        while p < n:   # greedy: add groups until the next one would pass target_points (a larger group stands alone)
+            q = max(int(np.searchsorted(cum, cum[p] + self.target_points, 'right')) - 1, p + 1)
+            out.append(order[p:q]); p = q
+        return out[:-1] if self.drop_last and cum[-1] - cum[n - len(out[-1])] < self.target_points else out
 
-    def __len__(self):
-        n, k = len(self._members), self.groups_per_batch
-        return n // k if self.drop_last else -(-n // k)
-
-    def __iter__(self):
-        n = len(self._members)
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
-        for b in range(len(self)):
-            yield np.concatenate([self._members[j] for j in order[b * self.groups_per_batch:(b + 1) * self.groups_per_batch]]).tolist()
+    def _indices(self, b): return np.concatenate([self._members[j] for j in b]).tolist()
 
 # %% ../nbs/06_data.ipynb #6562ea60
 def synthetic_scar_groups(path: str | Path, # destination `.npz`

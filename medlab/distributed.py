@@ -5,15 +5,26 @@
 # %% ../nbs/09_distributed.ipynb #a0bb9621
 from __future__ import annotations
 
+import atexit
+import datetime
+import json
+import math
 import os
+import sys
+import time
+import traceback
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from .core import check_int, env_float
+
 # %% auto #0
 __all__ = ['launched_with_torchrun', 'is_distributed', 'get_rank', 'get_local_rank', 'get_world_size', 'is_main_process',
-           'init_distributed', 'cleanup_distributed', 'barrier', 'wrap_ddp', 'unwrap_model', 'reduce_mean',
-           'make_sampler', 'set_sampler_epoch']
+           'free_port', 'dist_timeout_s', 'init_distributed', 'cleanup_distributed', 'barrier', 'wrap_ddp',
+           'unwrap_model', 'reduce_mean', 'all_reduce_dict', 'broadcast_object', 'any_rank', 'make_sampler',
+           'set_sampler_epoch', 'torchrun_cmd']
 
 # %% ../nbs/09_distributed.ipynb #0565c6b3
 def _env_rank(name, default):
@@ -49,15 +60,64 @@ def is_main_process() -> bool:
     return get_rank() == 0
 
 # %% ../nbs/09_distributed.ipynb #142be51f
+def free_port(host: str = '127.0.0.1', # the address to bind
+             ) -> int:
+    "A TCP port that is free now on `host` (for `--master_port` of a one-machine run)."
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0)); return s.getsockname()[1]
+
+def dist_timeout_s() -> float | None:
+    "Collective timeout in seconds from `MEDLAB_DIST_TIMEOUT_S` (`None` when unset: torch's default, 10 min for NCCL, 30 min for gloo)."
+    t = env_float('DIST_TIMEOUT_S', None)
+    if t is not None and t <= 0: raise ValueError(f"MEDLAB_DIST_TIMEOUT_S={t} must be a positive number of seconds")
+    return t
+
+_EXIT_WAIT_S = 60.0   # at exit, how long a rank waits for the others to reach their exit too
+_STATE = {'hooked': False, 'failed': False}   # (torch wraps `sys.excepthook` in its own at `init_process_group`)
+
+def _record_errors():
+    "Note an uncaught exception (no waiting for the others at exit) and, under torchrun, write it to torchrun's error file."
+    if _STATE['hooked']: return
+    prev = sys.excepthook
+    def hook(tp, e, tb):
+        _STATE['failed'] = True
+        path = os.environ.get('TORCHELASTIC_ERROR_FILE')
+        if path and not os.path.exists(path):
+            try:
+                with open(path, 'w') as f:   # torchrun's documented error-file layout (what its `@record` writes)
+                    json.dump({'message': {'message': f"{tp.__name__}: {e}", 'extraInfo': {
+                        'py_callstack': ''.join(traceback.format_exception(tp, e, tb)), 'timestamp': str(int(time.time()))}}}, f)
+            except OSError: pass
+        prev(tp, e, tb)
+    sys.excepthook, _STATE['hooked'] = hook, True
+
+def _leave_together():
+    "At exit: wait until every rank is exiting (through the store, not a collective: never matched with a peer's all-reduce), then destroy the group."
+    if not is_distributed(): return
+    if not _STATE['failed']:
+        try:
+            from torch.distributed.distributed_c10d import _get_default_store
+            store, world, t_end = _get_default_store(), get_world_size(), time.monotonic() + _EXIT_WAIT_S
+            store.add('medlab/exiting', 1)
+            while store.add('medlab/exiting', 0) < world and time.monotonic() < t_end: time.sleep(0.02)
+        except Exception: pass   # a peer (or the store's host) already gone: nothing to wait for
+    torch.distributed.destroy_process_group()
+
 def init_distributed(backend: str | None = None, # `'nccl'`, `'gloo'`; `None`: nccl with CUDA, else gloo
-                     timeout_s: float | None = None, # collective timeout in seconds (`None`: torch's default)
+                     timeout_s: float | None = None, # collective timeout in seconds (`None`: `dist_timeout_s()`)
                     ) -> bool:
-    "Initialise the process group when launched by torchrun (idempotent); return whether we are distributed."
+    "Initialise the process group when launched by torchrun (idempotent); return whether we are distributed. Never falls back."
     if is_distributed(): return True
+    has_rank, has_world = os.environ.get('RANK') is not None, os.environ.get('WORLD_SIZE') is not None
+    if has_rank != has_world:
+        raise ValueError(f"RANK={os.environ.get('RANK')!r} and WORLD_SIZE={os.environ.get('WORLD_SIZE')!r}: torchrun sets both; "
+                         "set both (distributed) or neither (one process)")
     if not launched_with_torchrun(): return False
     if not torch.distributed.is_available():
         raise RuntimeError("RANK/WORLD_SIZE are set (torchrun?) but this torch build has no torch.distributed support")
-    world = get_world_size()
+    rank, world = get_rank(), get_world_size()
+    if not 0 <= rank < world: raise ValueError(f"RANK={rank} must lie in [0, WORLD_SIZE={world})")
     if backend is None: backend = 'nccl' if torch.cuda.is_available() else 'gloo'
     if backend not in ('nccl', 'gloo', 'mpi', 'ucc'):
         raise ValueError(f"backend={backend!r} must be one of 'nccl', 'gloo', 'mpi', 'ucc' (or None to choose)")
@@ -65,13 +125,19 @@ def init_distributed(backend: str | None = None, # `'nccl'`, `'gloo'`; `None`: n
         raise ValueError("backend='nccl' needs CUDA, but torch.cuda.is_available() is False; use backend='gloo' on CPU")
     for k in ('MASTER_ADDR', 'MASTER_PORT'):
         if world > 1 and not os.environ.get(k): raise ValueError(f"{k} is not set; launch with torchrun or set it for init_distributed")
+    if timeout_s is None: timeout_s = dist_timeout_s()
+    elif not timeout_s > 0: raise ValueError(f"timeout_s={timeout_s!r} must be a positive number of seconds")
     os.environ.setdefault('MASTER_ADDR', '127.0.0.1'); os.environ.setdefault('MASTER_PORT', '29500')
+    _record_errors()
     if backend == 'nccl': torch.cuda.set_device(get_local_rank())
-    kw = {}
-    if timeout_s is not None:
-        import datetime
-        kw['timeout'] = datetime.timedelta(seconds=timeout_s)
-    torch.distributed.init_process_group(backend=backend, rank=get_rank(), world_size=world, **kw)
+    kw = {} if timeout_s is None else {'timeout': datetime.timedelta(seconds=timeout_s)}
+    try: torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world, **kw)
+    except Exception as e:
+        raise RuntimeError(f"the environment says this is rank {rank} of {world} (torchrun's RANK/WORLD_SIZE), but the {backend} process "
+                           f"group could not be created with MASTER_ADDR={os.environ['MASTER_ADDR']} MASTER_PORT={os.environ['MASTER_PORT']} "
+                           f"(timeout {'torch default' if timeout_s is None else f'{timeout_s:g} s'}): {type(e).__name__}: {str(e).rstrip('. ')}. medlab never "
+                           "falls back to independent training: check that every rank was started and can reach MASTER_ADDR:MASTER_PORT") from e
+    atexit.register(_leave_together)   # gloo can abort a process whose peer closes its sockets first
     return True
 
 def cleanup_distributed() -> None:
@@ -113,6 +179,49 @@ def reduce_mean(x: torch.Tensor | float, # a scalar tensor or number, this proce
     t = t / get_world_size()
     return float(t) if is_num else t.to(x.device)
 
+# %% ../nbs/09_distributed.ipynb #26c8da8f
+def _coll_device() -> torch.device:
+    "Where collective tensors live: the current GPU with NCCL, else the CPU."
+    return torch.device('cuda', torch.cuda.current_device()) if torch.distributed.get_backend() == 'nccl' else torch.device('cpu')
+
+_FILL = {'sum': 0.0, 'mean': 0.0, 'max': -math.inf, 'min': math.inf}
+
+def all_reduce_dict(values: Mapping[str, float | torch.Tensor], # this process's scalars, e.g. `{'loss_sum': 3.2, 'n': 8}`
+                    op: str = 'sum', # `'sum'`, `'mean'` (over the processes that have the key), `'max'` or `'min'`
+                   ) -> dict[str, float]:
+    "Reduce a dict of scalars over all processes in one all-reduce (keys: the union over processes); plain floats back."
+    if op not in _FILL: raise ValueError(f"op={op!r} must be one of {sorted(_FILL)}")
+    vals = {}
+    for k, v in values.items():
+        if torch.is_tensor(v) and v.numel() != 1: raise ValueError(f"values[{k!r}] must be a scalar, got a tensor of shape {tuple(v.shape)}")
+        vals[str(k)] = float(v)
+    if not is_distributed(): return vals
+    keys = [None] * get_world_size()
+    torch.distributed.all_gather_object(keys, sorted(vals))
+    keys = sorted(set().union(*keys))
+    t = torch.tensor([[vals.get(k, _FILL[op]) for k in keys], [float(k in vals) for k in keys]], dtype=torch.float64, device=_coll_device())
+    if op in ('sum', 'mean'): torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+    else: torch.distributed.all_reduce(t[0], op=torch.distributed.ReduceOp.MAX if op == 'max' else torch.distributed.ReduceOp.MIN)
+    out = t[0] / t[1] if op == 'mean' else t[0]
+    return dict(zip(keys, out.tolist()))
+
+def broadcast_object(obj: Any, # a picklable object; only `src`'s matters
+                     src: int = 0, # the rank whose object everyone gets
+                    ) -> Any:
+    "Rank `src`'s `obj` on every process (e.g. the run directory rank 0 chose); `obj` itself when not distributed."
+    if not is_distributed(): return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=src, device=_coll_device())
+    return box[0]
+
+def any_rank(flag: bool, # this process's answer
+            ) -> bool:
+    "True on every process when `flag` is true on at least one (stop together: a time limit, a Ctrl-C, a NaN)."
+    if not is_distributed(): return bool(flag)
+    t = torch.tensor([int(bool(flag))], device=_coll_device())
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
 # %% ../nbs/09_distributed.ipynb #124053bf
 def make_sampler(dataset, # a map-style dataset (has `__len__`)
                  shuffle: bool = True, # reshuffle every epoch?
@@ -136,3 +245,27 @@ def set_sampler_epoch(dl, # a `DataLoader` (or anything with a `.sampler` / `.ba
         if s is not None and hasattr(s, 'set_epoch'):
             s.set_epoch(epoch); return True
     return False
+
+# %% ../nbs/09_distributed.ipynb #52e6900d
+def torchrun_cmd(script: str | os.PathLike, # the training script (a module name with `module=True`)
+                 *args: str, # the script's own arguments
+                 nproc: int = 1, # processes on this machine (one per GPU)
+                 nnodes: int = 1, # machines in the job
+                 node_rank: int = 0, # this machine's index in `0..nnodes-1`
+                 master_addr: str = '127.0.0.1', # address of node 0 (its hostname or IP on a cluster)
+                 master_port: int | None = None, # port on node 0; `None`: a free local port (one machine only)
+                 module: bool = False, # run `python -m script`
+                 no_python: bool = False, # run `script` as a program (e.g. the `medlab` command), not a Python file
+                 python: str | None = None, # the interpreter (default: this one, `sys.executable`)
+                ) -> list[str]:
+    "The `python -m torch.distributed.run ...` command line (static rendezvous) that runs `script` on `nproc` processes per machine."
+    nproc, nnodes = check_int(nproc, 'nproc', 1), check_int(nnodes, 'nnodes', 1)
+    node_rank = check_int(node_rank, 'node_rank', 0, nnodes - 1)
+    if master_port is None:
+        if nnodes > 1: raise ValueError(f"master_port is needed with nnodes={nnodes}: every machine must use node 0's port")
+        master_port = free_port(master_addr)
+    master_port = check_int(master_port, 'master_port', 1, 65535)
+    cmd = [python or sys.executable, '-m', 'torch.distributed.run', f'--nnodes={nnodes}', f'--node_rank={node_rank}',
+           f'--nproc_per_node={nproc}', f'--master_addr={master_addr}', f'--master_port={master_port}']
+    if module and no_python: raise ValueError("module=True and no_python=True exclude each other")
+    return cmd + (['-m'] if module else ['--no-python'] if no_python else []) + [str(script), *map(str, args)]

@@ -37,7 +37,7 @@ import medlab
 from .core import (CheckpointError, check_int, check_range, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, env_int,
                          get_device, get_rng_state, safe_load, seed_everything, set_rng_state)
 from .data import to_device  # nested batches, non-blocking when pinned
-from .distributed import (get_local_rank, get_rank, get_world_size, init_distributed, is_distributed, is_main_process,
+from .distributed import (all_reduce_dict, any_rank, get_local_rank, get_rank, get_world_size, init_distributed, is_distributed, is_main_process,
                                 set_sampler_epoch, unwrap_model, wrap_ddp)
 from .metrics import MetricTracker
 
@@ -710,29 +710,18 @@ def validate(self, dl: Iterable | None = None, # batches to evaluate (default: `
 
 def _global_means(tracker, prefix):
     "Weighted means of every tracked value; under DDP the weighted sums and weights are added over all processes first."
-    keys = tracker.names()
-    if is_distributed():
-        allk = [None] * get_world_size(); torch.distributed.all_gather_object(allk, keys)
-        keys = list(dict.fromkeys(k for ks in allk for k in ks))
-        t = torch.tensor([tracker.total(k, skip_nonfinite=False) if k in keys_ else (0.0, 0.0) for k, keys_ in
-                          ((k, set(tracker.names())) for k in keys)], dtype=torch.float64)
-        if torch.distributed.get_backend() == 'nccl': t = t.cuda()
-        torch.distributed.all_reduce(t)
-        return {prefix + k: float(s / w) if w else math.nan for k, (s, w) in zip(keys, t.tolist())}
-    return {prefix + k: tracker.mean(k, skip_nonfinite=False) for k in keys}
-
-def _any_rank(flag: bool) -> bool:
-    "True if `flag` is true on any process (one tiny all-reduce under DDP), so every rank stops at the same batch."
-    if not is_distributed(): return flag
-    t = torch.tensor([float(flag)], device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return bool(t.item())
+    if is_distributed():   # one all-reduce of every weighted sum and weight (keys: the union over processes)
+        parts = {}
+        for k in tracker.names(): (parts[f's:{k}'], parts[f'w:{k}']) = tracker.total(k, skip_nonfinite=False)
+        tot = all_reduce_dict(parts, 'sum')
+        return {prefix + k[2:]: (v / tot['w:' + k[2:]] if tot['w:' + k[2:]] else math.nan) for k, v in tot.items() if k.startswith('s:')}
+    return {prefix + k: tracker.mean(k, skip_nonfinite=False) for k in tracker.names()}
 
 def _should_stop(learn) -> bool:
     "Whether to stop at this batch boundary: Ctrl-C, `max_runtime_s`, or either on another process."
     if learn.max_runtime_s is not None and not learn.stop_requested and time.monotonic() - learn.t_start >= learn.max_runtime_s:
         learn.stop_requested = f"max_runtime_s={learn.max_runtime_s:g} reached"
-    if _any_rank(bool(learn.stop_requested)) and not learn.stop_requested: learn.stop_requested = 'stopped by another process'
+    if any_rank(bool(learn.stop_requested)) and not learn.stop_requested: learn.stop_requested = 'stopped by another process'
     return bool(learn.stop_requested)
 
 def _cycle(dl):
@@ -754,10 +743,14 @@ def _epoch_batches(learn):
         learn.sampler.set_start(min(skip * learn.train_dl.batch_size, math.inf if learn.sampler.endless else learn.sampler.per_rank))
         if learn.train_dl.generator is not None: learn.train_dl.generator.manual_seed(_mix_seed(learn.seed, learn.epoch, 1))
         it = iter(learn.train_dl)
-    else:  # a loader we could not rebuild: skip the done batches by iterating past them
+    else:  # a loader we could not rebuild: set its epoch, then skip the done batches
         set_sampler_epoch(learn.train_dl, learn.epoch)
-        it = _cycle(learn.train_dl) if learn.steps_per_epoch else iter(learn.train_dl)
-        for _ in range(skip): next(it, None)
+        bs = getattr(learn.train_dl, 'batch_sampler', None)
+        if skip and not learn.steps_per_epoch and hasattr(bs, 'set_start'):   # medlab's batch samplers skip without loading
+            bs.set_start(skip); it = iter(learn.train_dl)                      # (after set_epoch, which goes back to batch 0)
+        else:
+            it = _cycle(learn.train_dl) if learn.steps_per_epoch else iter(learn.train_dl)
+            for _ in range(skip): next(it, None)
     if learn.steps_per_epoch: it = itertools.islice(it, learn.steps_per_epoch - skip)
     learn.t_epoch = time.perf_counter()
     return enumerate(it, start=skip)
