@@ -264,8 +264,10 @@ def _pick(b, keys, arg):
 _log = logging.getLogger('medlab')
 
 class _StderrHandler(logging.StreamHandler):
-    "Writes each line to whatever `sys.stderr` is at that moment (so notebooks and redirections see it)."
-    def __init__(self): super().__init__(); self.setFormatter(logging.Formatter('%(message)s'))
+    "Writes each line to whatever `sys.stderr` is at that moment (so notebooks and redirections see it); under DDP on rank 0 only."
+    def __init__(self):
+        super().__init__(); self.setFormatter(logging.Formatter('%(message)s'))
+        self.addFilter(lambda record: is_main_process())   # one copy of each status line, not one per process
     @property
     def stream(self):
         import sys   # looked up at each write (also while the interpreter shuts down)

@@ -33,15 +33,15 @@ from .train import Callback
 # %% auto #0
 __all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'new_run_dir',
            'best_checkpoint', 'torch_threads', 'learning_summary', 'remove_small_components', 'fill_holes',
-           'postprocess_surface', 'TargetPointsBatchSampler', 'group_constraint_check', 'EPIDConfig', 'epid_data',
-           'epid_baseline_scale', 'score_epid_frames', 'EPIDPair', 'EPIDLoss', 'epid_model', 'PairBatches', 'run_epid',
-           'evaluate_epid', 'CTVQGANConfig', 'synthetic_ct_set', 'PatchGridDataset', 'score_volume',
-           'ct_mean_volume_baseline', 'DiscriminatorStep', 'ct_model', 'run_ct_vqgan', 'reconstruct_volume',
-           'evaluate_ct_vqgan', 'SurfaceConfig', 'surface_volumes', 'load_surface_pair', 'surface_augment',
-           'TransformedDataset', 'score_surface', 'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface',
-           'evaluate_surface', 'ProbeGuidanceConfig', 'probe_data', 'action_errors', 'synthetic_guidance_patients',
-           'ProbeLoss', 'probe_model', 'CachedDataset', 'run_probe_guidance', 'evaluate_probe_guidance', 'ScarConfig',
-           'read_scar_npz', 'scar_global_mean_baseline', 'scar_model', 'run_scar', 'points_to_grid', 'evaluate_scar']
+           'postprocess_surface', 'group_constraint_check', 'EPIDConfig', 'epid_data', 'epid_baseline_scale',
+           'score_epid_frames', 'EPIDPair', 'EPIDLoss', 'epid_model', 'PairBatches', 'run_epid', 'evaluate_epid',
+           'CTVQGANConfig', 'synthetic_ct_set', 'PatchGridDataset', 'score_volume', 'ct_mean_volume_baseline',
+           'DiscriminatorStep', 'ct_model', 'run_ct_vqgan', 'reconstruct_volume', 'evaluate_ct_vqgan', 'SurfaceConfig',
+           'surface_volumes', 'load_surface_pair', 'surface_augment', 'TransformedDataset', 'score_surface',
+           'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface', 'evaluate_surface', 'ProbeGuidanceConfig',
+           'probe_data', 'action_errors', 'synthetic_guidance_patients', 'ProbeLoss', 'probe_model', 'CachedDataset',
+           'run_probe_guidance', 'evaluate_probe_guidance', 'ScarConfig', 'read_scar_npz', 'scar_global_mean_baseline',
+           'scar_model', 'run_scar', 'points_to_grid', 'evaluate_scar']
 
 # %% ../nbs/12_workflows.ipynb #30f11c9f
 def _type_name(tp) -> str:
@@ -224,13 +224,17 @@ log = logging.getLogger('medlab')
 
 def new_run_dir(cfg: WorkflowConfig, # the run's config (`runs_root`, `name`)
                ) -> Path:
-    "A fresh `<runs_root>/<name>-<YYYYmmdd-HHMMSS>/` (a `-k` suffix if that exists already), created."
-    stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-    root = Path(cfg.runs_root)
-    rd, k = root / f"{cfg.name}-{stamp}", 1
-    while rd.exists(): rd, k = root / f"{cfg.name}-{stamp}-{k}", k + 1
-    rd.mkdir(parents=True)
-    return rd
+    "A fresh `<runs_root>/<name>-<YYYYmmdd-HHMMSS>/` (a `-k` suffix if that exists already), created; under torchrun by rank 0 only, every rank gets its path."
+    from medlab.distributed import broadcast_object, init_distributed, is_main_process
+    init_distributed()   # under torchrun: the process group now (the Learner would make it later), so the ranks agree on one directory
+    rd = None
+    if is_main_process():
+        stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
+        root = Path(cfg.runs_root)
+        rd, k = root / f"{cfg.name}-{stamp}", 1
+        while rd.exists(): rd, k = root / f"{cfg.name}-{stamp}-{k}", k + 1
+        rd.mkdir(parents=True)
+    return Path(broadcast_object(None if rd is None else str(rd)))
 
 _BEST = re.compile(r'^best-epoch=(\d+)-(.+)=([-+0-9.eEinfa]+)\.pt$')
 
@@ -331,35 +335,6 @@ def postprocess_surface(prob, # foreground probability `(D, H, W)`
     p = np.asarray(prob.detach().cpu() if torch.is_tensor(prob) else prob)
     check_range(threshold, 'threshold', 0, 1)
     return fill_holes(remove_small_components(p > threshold, min_size), max_hole)
-
-# %% ../nbs/12_workflows.ipynb #b28dccd4
-class TargetPointsBatchSampler(GroupBatchSampler):
-    "Batches of whole groups, filled up to about `target_points` points (a group larger than that is a batch of its own)."
-    def __init__(self,
-                 group_ids, # `(N,)` integer group id of every point
-                 target_points: int = 10000, # points a batch aims for (the scar seed's value)
-                 shuffle: bool = True, # shuffle the groups every epoch (`set_epoch`)
-                 seed: int = 0, # the order depends on `(seed, epoch)`
-                ):
-        super().__init__(group_ids, groups_per_batch=1, shuffle=shuffle, seed=seed)   # its group members, checks and epochs
-        self.target_points = check_int(target_points, 'target_points', 1)
-        self._len = len(self._plan(np.arange(len(self._members))))
-
-    def _plan(self, order):
-        batches, cur, n = [], [], 0
-        for j in order:
-            k = len(self._members[j])
-            if cur and n + k > self.target_points: batches.append(cur); cur, n = [], 0
-            cur.append(j); n += k
-        if cur: batches.append(cur)
-        return batches
-
-    def __len__(self): return self._len   # the same for every order up to +-1; recomputed by __iter__
-
-    def __iter__(self):
-        n = len(self._members)
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
-        for b in self._plan(order): yield np.concatenate([self._members[j] for j in b]).tolist()
 
 # %% ../nbs/12_workflows.ipynb #32e50c06
 def group_constraint_check(pred, # `(N,)` per-point predictions
@@ -1339,7 +1314,7 @@ def run_scar(config, # a `ScarConfig` (or anything `load_config` reads)
     with torch_threads(cfg.num_threads):
         rd = _run_dir_for(cfg, resume_from)
         ds = GroupPointsDataset(read_scar_npz(_scar_path(cfg, rd)))
-        sampler = TargetPointsBatchSampler(ds.group_ids, cfg.target_points, shuffle=True, seed=cfg.seed)
+        sampler = GroupBatchSampler(ds.group_ids, target_points=cfg.target_points, shuffle=True, seed=cfg.seed)
         dl = make_loader(ds, batch_sampler=sampler, **_loader_kw(cfg))
         stats = {'n_points': len(ds), 'n_groups': ds.n_groups, 'batches_per_epoch': len(sampler),
                  'target_mean': float(ds.intensities.mean()), 'target_std': float(ds.intensities.std())}
