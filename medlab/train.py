@@ -495,17 +495,27 @@ def load_state_strict(model: nn.Module, # the module to load into
 
 def _class_path(m) -> str: return f"{type(m).__module__}:{type(m).__qualname__}"
 
+def _model_config_json(m) -> str | None:
+    "The model's `config` (its constructor arguments, as medlab's models keep them) as JSON, if it has a plain one."
+    cfg = getattr(m, 'config', None)
+    if not isinstance(cfg, Mapping): return None
+    try: return json.dumps(dict(cfg))
+    except (TypeError, ValueError): return None
+
 def _model_from_checkpoint(ck, p):
-    "Rebuild the recorded model class with its default arguments (checkpoints hold tensors, never pickled code)."
-    name = ck.get('meta', {}).get('model_class') if isinstance(ck, Mapping) else None
+    "Rebuild the recorded model class with its recorded `config` (else its default arguments); checkpoints hold tensors and strings, never pickled code."
+    meta = ck.get('meta', {}) if isinstance(ck, Mapping) else {}
+    name = meta.get('model_class')
     if not name: raise ValueError(f"checkpoint {str(p)!r} does not record its model class; pass model= (an instance of the trained architecture)")
+    kwargs = json.loads(meta['model_config']) if meta.get('model_config') else {}
     mod, _, qual = name.partition(':')
     try:
         obj = importlib.import_module(mod)
         for part in qual.split('.'): obj = getattr(obj, part)
-        return obj()
+        return obj(**kwargs)
     except Exception as e:
-        raise ValueError(f"checkpoint {str(p)!r} was trained with {name}, which cannot be rebuilt from its default arguments "
+        how = f"its recorded config {kwargs}" if kwargs else "its default arguments"
+        raise ValueError(f"checkpoint {str(p)!r} was trained with {name}, which cannot be rebuilt from {how} "
                          f"({type(e).__name__}: {e}); pass model= (an instance of that architecture)") from None
 
 def load_model(path: str | os.PathLike, # a checkpoint file, or a run directory (`final.pt`, else `last.pt`)
@@ -546,7 +556,7 @@ def learner_state(learn: Learner, # the learner to save
                       'n_samples': learn.sampler.n if learn.sampler is not None else None},
           'acc': learn.tracker.state_dict() if b else {}, 'history': [dict(r) for r in learn.history], 'rng': get_rng_state(),
           'callbacks': {},
-          'meta': {'model_class': _class_path(m), 'seed': learn.seed, 'lr': learn.lr, 'opt': str(learn.opt_name),
+          'meta': {'model_class': _class_path(m), 'model_config': _model_config_json(m), 'seed': learn.seed, 'lr': learn.lr, 'opt': str(learn.opt_name),
                    'n_epochs': getattr(learn, 'n_epochs', None), 'torch': str(torch.__version__), 'medlab': str(medlab.__version__),
                    'saved_at': datetime.now().isoformat(timespec='seconds'), 'world_size': ws, 'stop_reason': learn.stop_reason,
                    'exact': not learn.interrupted or getattr(learn, 'interrupt_exact', True)}}
