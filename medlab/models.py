@@ -400,8 +400,10 @@ class ResidualUNet3D(nn.Module):
         return 2 ** (self.depth - 1)
 
     def _run(self, block, *args):
-        if self.checkpointing and torch.is_grad_enabled(): return block.checkpointed(*args)
-        return block(*args)
+        if not (self.checkpointing and torch.is_grad_enabled()): return block(*args)
+        if block is self.encoder[0] or block is self.decoder[0]:   # full resolution: one sample at a time
+            return torch.cat([block.checkpointed(*a) for a in zip(*[t.split(1) for t in args])])
+        return block.checkpointed(*args)
 
     def forward(self, x: torch.Tensor, # `(B, in_channels, D, H, W)`, each of D, H, W a multiple of `2 ** (depth - 1)`
                ): # training with deep supervision: list `[(B, out, D, H, W), (B, out, D/2, H/2, W/2), ...]`; else `(B, out, D, H, W)`
