@@ -287,6 +287,29 @@ def epid_backward_loss(pred: Mapping, # `EPIDBackwardNet`'s output
     return {'loss': sum(w[k] * v for k, v in terms.items()), **terms}
 
 # %% ../nbs/07_models.ipynb #0ec0215f
+class _LeakyReLUMask(torch.autograd.Function):
+    "Leaky ReLU that keeps a 1-byte sign mask for backward instead of a 4-byte tensor (the same gradient)."
+    @staticmethod
+    def forward(ctx, x, slope, inplace):
+        if inplace: F.leaky_relu_(x, slope); ctx.mark_dirty(x); out = x
+        else: out = F.leaky_relu(x, slope)
+        ctx.save_for_backward(out > 0); ctx.slope = slope
+        return out
+    @staticmethod
+    def backward(ctx, g):
+        mask, = ctx.saved_tensors
+        gx = g * ctx.slope
+        return torch.where(mask, g, gx, out=gx), None, None
+
+def _act(x, inplace=False): return _LeakyReLUMask.apply(x, 0.01, inplace)
+
+def _act_as(z: torch.Tensor, b: int) -> torch.Tensor: return _act(z, inplace=True).view(b, -1, *z.shape[2:])  # `(1, B*C, ...)` -> `(B, C, ...)`
+
+def _inorm(norm: nn.InstanceNorm3d, y: torch.Tensor) -> torch.Tensor:
+    "`norm(y)` as `F.instance_norm` computes it (batch norm over `(1, B*C, ...)`), returned in that shape: a tensor of its own, no view, so it can be changed in place without autograd copying gradients in backward."
+    b, c = y.shape[:2]
+    return F.batch_norm(y.reshape(1, b * c, *y.shape[2:]), None, None, norm.weight.repeat(b), norm.bias.repeat(b), True, 0.0, norm.eps)
+
 class _ResBlock3d(nn.Module):
     "Two 3×3×3 conv-InstanceNorm units with leaky ReLU and a shortcut (1×1×1 conv + norm when width or stride changes)."
     def __init__(self, cin: int, cout: int, stride: int = 1):
@@ -303,6 +326,15 @@ class _ResBlock3d(nn.Module):
         y = self.norm2(self.conv2(y))
         y += x if self.skip is None else self.skip(x)
         return F.leaky_relu(y, 0.01, inplace=True)
+
+    def unit1(self, x): return _act_as(_inorm(self.norm1, self.conv1(x)), len(x))
+    def unit2(self, a, x):
+        z = _inorm(self.norm2, self.conv2(a))
+        z += (x if self.skip is None else self.skip(x)).reshape(z.shape)
+        return _act_as(z, len(a))
+    def checkpointed(self, x):
+        "The same function with each convolution unit under `torch.utils.checkpoint`: only unit inputs are stored."
+        return checkpoint(self.unit2, checkpoint(self.unit1, x, use_reentrant=False), x, use_reentrant=False)
 
 class _UpBlock3d(nn.Module):
     "2×2×2 transposed conv, then a residual block on [upsampled, skip] whose shortcut is the upsampled tensor."
@@ -326,6 +358,17 @@ class _UpBlock3d(nn.Module):
         y += u
         return F.leaky_relu(y, 0.01, inplace=True)
 
+    def unit1(self, x, skip):
+        y = self.conv1_up(self.up(x))
+        y += self.conv1_skip(skip)
+        return _act_as(_inorm(self.norm1, y), len(y))
+    def unit2(self, a, x):
+        z = _inorm(self.norm2, self.conv2(a))
+        z += self.up(x).reshape(z.shape)
+        return _act_as(z, len(a))
+    def checkpointed(self, x, skip):
+        return checkpoint(self.unit2, checkpoint(self.unit1, x, skip, use_reentrant=False), x, use_reentrant=False)
+
 class ResidualUNet3D(nn.Module):
     "Residual 3-D U-Net (instance norm, leaky ReLU) with deep-supervision heads and optional activation checkpointing."
     def __init__(self,
@@ -334,7 +377,7 @@ class ResidualUNet3D(nn.Module):
                  base_channels: int = 40, # width of the first level (the seed: 40; its "lightweight UNet": 8-16)
                  depth: int = 5, # resolution levels; the input is halved `depth - 1` times
                  deep_supervision: bool = True, # training returns `[full, 1/2, 1/4, ...]` (depth - 2 extra heads)
-                 checkpointing: bool = False, # run each block under `torch.utils.checkpoint` (less memory, ~30 % more time)
+                 checkpointing: bool = False, # run each convolution unit under `torch.utils.checkpoint` (less memory, ~35 % more time)
                  max_channels: int = 320, # cap on the width of deep levels
                 ):
         super().__init__()
@@ -357,8 +400,10 @@ class ResidualUNet3D(nn.Module):
         return 2 ** (self.depth - 1)
 
     def _run(self, block, *args):
-        if self.checkpointing and torch.is_grad_enabled(): return checkpoint(block, *args, use_reentrant=False)
-        return block(*args)
+        if not (self.checkpointing and torch.is_grad_enabled()): return block(*args)
+        if block is self.encoder[0] or block is self.decoder[0]:   # full resolution: one sample at a time
+            return torch.cat([block.checkpointed(*a) for a in zip(*[t.split(1) for t in args])])
+        return block.checkpointed(*args)
 
     def forward(self, x: torch.Tensor, # `(B, in_channels, D, H, W)`, each of D, H, W a multiple of `2 ** (depth - 1)`
                ): # training with deep supervision: list `[(B, out, D, H, W), (B, out, D/2, H/2, W/2), ...]`; else `(B, out, D, H, W)`
