@@ -610,26 +610,48 @@ def _png_bytes(a: np.ndarray) -> bytes:
     buf = io.BytesIO(); Image.fromarray(a, mode='L').save(buf, format='PNG')
     return buf.getvalue()
 
+_POSE_RANGE = np.array([6.0, 6.0, 6.0, 10.0, 10.0, 10.0])   # mm, mm, mm, deg, deg, deg: the spread of the 'guidance' poses
+
+def _pose_image(pose, size, rng):
+    "A frame in which each pose component, normalised by `_POSE_RANGE`, changes one visible property of a blob."
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    x, y, z, roll, pitch, yaw = (np.asarray(pose, dtype=np.float64) / _POSE_RANGE).tolist()
+    a = roll * np.pi / 4
+    u, v = (xx - x / 5) * np.cos(a) + (yy - y / 5) * np.sin(a), -(xx - x / 5) * np.sin(a) + (yy - y / 5) * np.cos(a)
+    r = 0.16 + 0.05 * z
+    img = 0.15 + (0.55 + 0.2 * yaw) * np.exp(-(u / (r * (1 + 0.3 * pitch))) ** 2 - (v / (r * (1 - 0.3 * pitch) * 0.6)) ** 2)
+    return (np.clip(img + 0.03 * rng.standard_normal((size, size)), 0, 1) * 255).astype(np.uint8)
+
 def synthetic_transitions(root: str | Path, # folder to create the patient folders in
                           n_patients: int = 3, # patients (`patient_00`, `patient_01`, ...)
                           n_records: int = 8, # transitions per patient
                           image_size: int = 64, # side of the square PNG images
                           seed: int = 0, # seed of poses, actions and image noise
+                          policy: str = 'random', # `'random'`: actions independent of the view; `'guidance'`: each moves the probe towards the patient's standard view
+                          gain: float = 0.7, # with `'guidance'`: the fraction of the way back to the standard view each action takes
                          ) -> Path:
     "Write the cardiac seed's layout (per patient `transitions_dataset.json`, `ft1/`, `ft2/` PNGs); return `root`."
     n_patients = check_int(n_patients, 'n_patients', 1); n_records = check_int(n_records, 'n_records', 1)
     image_size = check_int(image_size, 'image_size', 8)
+    if policy not in ('random', 'guidance'): raise ValueError(f"policy={policy!r} must be 'random' or 'guidance'")
     root = Path(root)
     g = np.random.default_rng(seed)
+    draw = _blob_image if policy == 'random' else _pose_image
     for p in range(n_patients):
         pdir, recs = root/f'patient_{p:02d}', []
+        if policy == 'guidance': std_view = g.normal(0, 0.1, 6) * _POSE_RANGE   # this patient's standard view
         for i in range(n_records):
-            at1 = np.r_[g.uniform(-20, 20, 3), g.uniform(-30, 30, 3)]
-            act = np.r_[g.uniform(-8, 8, 3), g.uniform(-10, 10, 3)]
-            at2 = at1 + act
-            at2[3:] = (at2[3:] + 180) % 360 - 180
+            if policy == 'random':
+                at1 = np.r_[g.uniform(-20, 20, 3), g.uniform(-30, 30, 3)]
+                act = np.r_[g.uniform(-8, 8, 3), g.uniform(-10, 10, 3)]
+                at2 = at1 + act
+                at2[3:] = (at2[3:] + 180) % 360 - 180
+            else:
+                at1 = g.uniform(-1, 1, 6) * _POSE_RANGE
+                act = gain * (std_view - at1) + g.normal(0, 0.03, 6) * _POSE_RANGE
+                at2 = at1 + act
             rel = [f'ft1/frame_{i:04d}.png', f'ft2/frame_{i:04d}.png']
-            for r, pose in zip(rel, (at1, at2)): atomic_write_bytes(pdir/r, _png_bytes(_blob_image(pose, image_size, g)))
+            for r, pose in zip(rel, (at1, at2)): atomic_write_bytes(pdir/r, _png_bytes(draw(pose, image_size, g)))
             recs.append({'ft1_image_path': rel[0], 'ft2_image_path': rel[1], 'at1_6dof': np.round(at1, 4).tolist(),
                          'action_change_6dof': np.round(act, 4).tolist(), 'at2_6dof': np.round(at2, 4).tolist()})
         atomic_write_json(pdir/TRANSITIONS_FILE, recs)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .core import LRUCache, atomic_write_bytes, atomic_write_json, atomic_write_text, check_int, check_range, safe_load, seed_everything
-from .data import GroupBatchSampler
+from .data import GroupBatchSampler, synthetic_transitions
 from .train import Callback
 
 # %% auto #0
@@ -39,9 +39,9 @@ __all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_wo
            'DiscriminatorStep', 'ct_model', 'run_ct_vqgan', 'reconstruct_volume', 'evaluate_ct_vqgan', 'SurfaceConfig',
            'surface_volumes', 'load_surface_pair', 'surface_augment', 'TransformedDataset', 'score_surface',
            'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface', 'evaluate_surface', 'ProbeGuidanceConfig',
-           'probe_data', 'action_errors', 'synthetic_guidance_patients', 'ProbeLoss', 'probe_model', 'CachedDataset',
-           'run_probe_guidance', 'evaluate_probe_guidance', 'ScarConfig', 'read_scar_npz', 'scar_global_mean_baseline',
-           'scar_model', 'run_scar', 'points_to_grid', 'evaluate_scar']
+           'probe_data', 'action_errors', 'ProbeLoss', 'probe_model', 'CachedDataset', 'run_probe_guidance',
+           'evaluate_probe_guidance', 'ScarConfig', 'read_scar_npz', 'scar_global_mean_baseline', 'scar_model',
+           'run_scar', 'points_to_grid', 'evaluate_scar']
 
 # %% ../nbs/12_workflows.ipynb #30f11c9f
 def _type_name(tp) -> str:
@@ -1046,7 +1046,7 @@ class ProbeGuidanceConfig(WorkflowConfig):
     name: str = 'probe_guidance'
     data_dir: str | None = None # patient folders; `None`: synthetic patients written to `<run_dir>/data`
     n_patients: int = 20 # synthetic patients (when `data_dir` is None)
-    n_records: int = 150 # synthetic transitions per patient (written by `synthetic_guidance_patients`)
+    n_records: int = 150 # synthetic transitions per patient (written by `data.synthetic_transitions(policy='guidance')`)
     image_size: int = 224 # images are resized to this square size
     split_ratios: tuple[float, float, float] = (0.7, 0.15, 0.15) # automatic patient split
     train_patients: tuple[str, ...] = () # manual split (all three given: used instead of the ratios)
@@ -1116,43 +1116,6 @@ def action_errors(pred, # predicted actions `(N, 6)`
         rows.append({'patient': pat, 'n': int(m.sum()), **{f'mae_{c}': float(v) for c, v in zip(POSE_COMPONENTS, e)}, 'mae': float(e.mean())})
     return rows
 
-# %% ../nbs/12_workflows.ipynb #aa0f2ac6
-_POSE_RANGE = np.array([6.0, 6.0, 6.0, 10.0, 10.0, 10.0])   # mm, mm, mm, deg, deg, deg: the spread of the synthetic poses
-
-def _pose_image(pose, size, rng):
-    "A frame in which each pose component, normalised by `_POSE_RANGE`, changes one visible property of a blob."
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-    x, y, z, roll, pitch, yaw = (np.asarray(pose, dtype=np.float64) / _POSE_RANGE).tolist()
-    a = roll * np.pi / 4
-    u, v = (xx - x / 5) * np.cos(a) + (yy - y / 5) * np.sin(a), -(xx - x / 5) * np.sin(a) + (yy - y / 5) * np.cos(a)
-    r = 0.16 + 0.05 * z
-    img = 0.15 + (0.55 + 0.2 * yaw) * np.exp(-(u / (r * (1 + 0.3 * pitch))) ** 2 - (v / (r * (1 - 0.3 * pitch) * 0.6)) ** 2)
-    return (np.clip(img + 0.03 * rng.standard_normal((size, size)), 0, 1) * 255).astype(np.uint8)
-
-def synthetic_guidance_patients(root: str | Path, # folder to create `patient_XX/` folders in
-                                n_patients: int = 7, # patients
-                                n_records: int = 40, # transitions per patient
-                                image_size: int = 64, # side of the PNG frames
-                                seed: int = 0, # seed
-                                gain: float = 0.7, # fraction of the way back to the standard view each action takes
-                               ) -> Path:
-    "The cardiac seed's folder layout with learnable actions: each moves the probe `gain` of the way to the standard view."
-    from medlab.data import TRANSITIONS_FILE, _png_bytes
-    root = Path(root); g = np.random.default_rng(seed)
-    for p in range(check_int(n_patients, 'n_patients', 1)):
-        pdir, recs = root / f'patient_{p:02d}', []
-        std_view = g.normal(0, 0.1, 6) * _POSE_RANGE
-        for i in range(check_int(n_records, 'n_records', 1)):
-            at1 = g.uniform(-1, 1, 6) * _POSE_RANGE
-            act = gain * (std_view - at1) + g.normal(0, 0.03, 6) * _POSE_RANGE
-            at2 = at1 + act
-            rel = [f'ft1/frame_{i:04d}.png', f'ft2/frame_{i:04d}.png']
-            for r, pose in zip(rel, (at1, at2)): atomic_write_bytes(pdir / r, _png_bytes(_pose_image(pose, image_size, g)))
-            recs.append({'ft1_image_path': rel[0], 'ft2_image_path': rel[1], 'at1_6dof': np.round(at1, 4).tolist(),
-                         'action_change_6dof': np.round(act, 4).tolist(), 'at2_6dof': np.round(at2, 4).tolist()})
-        atomic_write_json(pdir / TRANSITIONS_FILE, recs)
-    return root
-
 # %% ../nbs/12_workflows.ipynb #d1387202
 class ProbeLoss:
     "`probe_guidance_loss` with the config's weights (a named, picklable loss for the Learner)."
@@ -1179,7 +1142,7 @@ class CachedDataset(torch.utils.data.Dataset):
 
 def _probe_setup(cfg, run_dir, write=True):
     if cfg.data_dir is None and not (Path(run_dir) / 'data').is_dir():
-        synthetic_guidance_patients(Path(run_dir) / 'data', cfg.n_patients, cfg.n_records, cfg.image_size, seed=cfg.seed)
+        synthetic_transitions(Path(run_dir) / 'data', cfg.n_patients, cfg.n_records, cfg.image_size, seed=cfg.seed, policy='guidance')
     c = cfg if cfg.data_dir is not None else cfg.replace(data_dir=str(Path(run_dir) / 'data'))
     return probe_data(c, run_dir if write else None)
 
