@@ -202,29 +202,48 @@ def _volume_output_ok(out: Path):
     if not (name.endswith('.nii') or name.endswith('.nii.gz') or name.endswith('.npy')):
         raise UsageError(f"output {str(out)!r} must end in .nii, .nii.gz or .npy for a volume prediction")
 
+def _canonical_axes(affine) -> tuple[np.ndarray, np.ndarray]:
+    "For each array axis of a volume with this `(d, h, w)` -> RAS+ affine: the canonical axis (D=S, H=A, W=R) it runs along, and whether backwards."
+    R = np.asarray(affine, dtype=np.float64)[:3, :3]
+    world = np.abs(R).argmax(0)                            # 0 = R, 1 = A, 2 = S: the closest world axis of each array axis
+    if len(set(world.tolist())) != 3: raise UsageError(f"the input's affine has two axes along the same direction: {R.round(3).tolist()}")
+    return 2 - world, R[world, np.arange(3)] < 0
+
+def _to_canonical(a: np.ndarray, canon, flip) -> np.ndarray:
+    for r in range(3):
+        if flip[r]: a = np.flip(a, r)
+    return np.transpose(a, np.argsort(canon))                # canonical axis c comes from the array axis with canon == c
+
+def _from_canonical(p: np.ndarray, canon, flip) -> np.ndarray:
+    p = np.transpose(p, canon)                              # array axis r is canonical axis canon[r]
+    for r in range(3):
+        if flip[r]: p = np.flip(p, r)
+    return np.ascontiguousarray(p)
+
 def _infer_volume(rd, cfg, src, out, patch_size, overlap, mode, tta, dev, progress):
     from medlab.data import load_volume, save_volume
     from medlab.patches import sliding_window_inference, tta_flips
     _volume_output_ok(out)
     if src.suffix.lower() == '.npz' and 'coordinates' in np.load(src).files:
         raise UsageError(f"input {str(src)!r} holds scar coordinates, but run {str(rd)!r} is a {cfg.workflow!r} run: it expects a volume")
-    try: vol = load_volume(src, canonical=False)
+    try: vol = load_volume(src, canonical=False)          # the file's own voxel order: the output lines up with it
     except (ValueError, OSError) as e: raise UsageError(f"cannot read input {str(src)!r} as a volume: {e}") from None
-    arr = np.asarray(vol.array if hasattr(vol, 'array') else vol[0], dtype=np.float32)
+    arr = np.asarray(vol.array, dtype=np.float32)
     if arr.ndim != 3: raise UsageError(f"input {str(src)!r} is a {arr.ndim}-D array {arr.shape}; a {cfg.workflow!r} run expects a 3-D volume (D, H, W)")
+    # the model sees the volume the way training saw it (medlab's canonical orientation), whatever the file's orientation
+    canon, flip = _canonical_axes(vol.affine)
     model, ck = _load_run_model(rd, cfg, dev)
     ps = tuple(patch_size) if patch_size else tuple(cfg.patch_size)
     if len(ps) != 3: raise UsageError(f"--patch-size needs three numbers (D H W), got {list(ps)}")
-    ps = tuple(min(p, s) for p, s in zip(ps, arr.shape))
-    x = torch.from_numpy(np.ascontiguousarray(arr))[None, None]
+    x = torch.from_numpy(np.ascontiguousarray(_to_canonical(arr, canon, flip)))[None, None]
     predictor = _volume_predictor(model, cfg)
-    if tta: predictor = tta_flips(predictor)
+    if tta: predictor = tta_flips(predictor, dims=(0, 1, 2))   # every spatial axis
     with torch.no_grad():
         y = sliding_window_inference(x, predictor, ps, overlap=overlap, mode=mode, sw_batch_size=2,
-                                     sw_device=dev, device='cpu', progress=progress)
-    pred = y[0, 0].numpy() if y.shape[1] == 1 else y[0].numpy()
+                                     sw_device=dev, device='cpu', progress=progress)   # a window larger than the volume is padded
+    pred = _from_canonical(y[0, 0].numpy(), canon, flip)   # back to the file's voxel order
     if out.name.lower().endswith('.npy'): save_volume(out, pred)
-    else: save_volume(out, pred, spacing_mm=getattr(vol, 'spacing_mm', None), affine=getattr(vol, 'affine', None))
+    else: save_volume(out, pred, spacing_mm=vol.spacing_mm, affine=vol.affine)
     return out
 
 def _volume_predictor(model, cfg):

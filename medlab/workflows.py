@@ -1013,7 +1013,8 @@ def predict_surface(model: nn.Module, # the trained network (eval mode)
     pred = lambda x: torch.sigmoid(model(x))
     if cfg.tta: pred = tta_flips(pred, dims=(0, 1, 2))   # spatial axes D, H, W
     x = torch.as_tensor(image, dtype=torch.float32)[None, None]
-    return sliding_window_inference(x, pred, cfg.patch_size, overlap=cfg.overlap, mode='gaussian', sw_batch_size=2, device=dev)[0, 0]
+    return sliding_window_inference(x, pred, cfg.patch_size, overlap=cfg.overlap, mode='gaussian', sw_batch_size=2,
+                                    sw_device=dev, device='cpu')[0, 0]   # windows on the model's device, the volume on the CPU
 
 def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surface`
                     ) -> dict:
