@@ -457,8 +457,9 @@ def main(argv: list[str] | None = None, # arguments (default: `sys.argv[1:]`)
     "Entry point of the `medlab` command: runs one verb; usage errors print one line and return 2."
     a = make_parser().parse_args(argv)
     try: return _COMMANDS[a.cmd](a)
-    except KeyboardInterrupt:
-        print("medlab: interrupted; the run's checkpoints/last.pt is resumable with `medlab resume RUN_DIR`", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        rd = getattr(e, 'run_dir', None)   # `medlab.workflows.TrainingInterrupted` names the run
+        print(f"medlab {a.cmd}: interrupted; resume with: medlab resume {rd if rd else 'RUN_DIR'}", file=sys.stderr)
         return 130
     except (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
         msg = ' '.join(str(e).split())

@@ -33,15 +33,15 @@ from .train import Callback
 # %% auto #0
 __all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'new_run_dir',
            'best_checkpoint', 'torch_threads', 'learning_summary', 'remove_small_components', 'fill_holes',
-           'postprocess_surface', 'group_constraint_check', 'EPIDConfig', 'epid_data', 'epid_baseline_scale',
-           'score_epid_frames', 'EPIDPair', 'EPIDLoss', 'epid_model', 'PairBatches', 'run_epid', 'evaluate_epid',
-           'CTVQGANConfig', 'synthetic_ct_set', 'PatchGridDataset', 'score_volume', 'ct_mean_volume_baseline',
-           'DiscriminatorStep', 'ct_model', 'run_ct_vqgan', 'reconstruct_volume', 'evaluate_ct_vqgan', 'SurfaceConfig',
-           'surface_volumes', 'load_surface_pair', 'surface_augment', 'TransformedDataset', 'score_surface',
-           'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface', 'evaluate_surface', 'ProbeGuidanceConfig',
-           'probe_data', 'action_errors', 'ProbeLoss', 'probe_model', 'CachedDataset', 'run_probe_guidance',
-           'evaluate_probe_guidance', 'ScarConfig', 'read_scar_npz', 'scar_global_mean_baseline', 'scar_model',
-           'run_scar', 'points_to_grid', 'evaluate_scar']
+           'postprocess_surface', 'group_constraint_check', 'TrainingInterrupted', 'EPIDConfig', 'epid_data',
+           'epid_baseline_scale', 'score_epid_frames', 'EPIDPair', 'EPIDLoss', 'epid_model', 'PairBatches', 'run_epid',
+           'evaluate_epid', 'CTVQGANConfig', 'synthetic_ct_set', 'PatchGridDataset', 'score_volume',
+           'ct_mean_volume_baseline', 'DiscriminatorStep', 'ct_model', 'run_ct_vqgan', 'reconstruct_volume',
+           'evaluate_ct_vqgan', 'SurfaceConfig', 'surface_volumes', 'load_surface_pair', 'surface_augment',
+           'TransformedDataset', 'score_surface', 'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface',
+           'evaluate_surface', 'ProbeGuidanceConfig', 'probe_data', 'action_errors', 'ProbeLoss', 'probe_model',
+           'CachedDataset', 'run_probe_guidance', 'evaluate_probe_guidance', 'ScarConfig', 'read_scar_npz',
+           'scar_global_mean_baseline', 'scar_model', 'run_scar', 'points_to_grid', 'evaluate_scar']
 
 # %% ../nbs/12_workflows.ipynb #30f11c9f
 def _type_name(tp) -> str:
@@ -372,6 +372,11 @@ def _loader_kw(cfg: WorkflowConfig) -> dict:
     # the first batch of every epoch wait (epid at num_workers=2: 35 % of the step time waiting for data)
     return {'num_workers': cfg.num_workers, 'persistent_workers': True}
 
+class TrainingInterrupted(KeyboardInterrupt):
+    "Ctrl-C stopped a workflow's training: `checkpoints/last.pt` of `run_dir` is resumable (`run(config, resume_from=run_dir)`, `medlab resume`)."
+    def __init__(self, run_dir):
+        super().__init__(f"training interrupted (Ctrl-C); {str(run_dir)!r} is resumable"); self.run_dir = Path(run_dir)
+
 def _fit(cfg: WorkflowConfig, model, train_dl, val_dl, loss_fn, run_dir, *, callbacks=(), resume_from=None, **kw):
     "Train `model` with the Learner: the workflow's callbacks, the config recorded, `cfg.epochs` epochs."
     from medlab.train import Learner
@@ -379,6 +384,8 @@ def _fit(cfg: WorkflowConfig, model, train_dl, val_dl, loss_fn, run_dir, *, call
                     callbacks=_callbacks(cfg, callbacks), run_dir=run_dir, device=cfg.device, seed=cfg.seed, name=cfg.name,
                     config=cfg.to_dict(), **kw)
     learn.fit(cfg.epochs, resume_from=resume_from)
+    # Ctrl-C ends the run here (a half-trained model is not evaluated); a runtime cap is a planned end and goes on
+    if learn.interrupted and learn.stop_reason == 'interrupted (Ctrl-C)': raise TrainingInterrupted(run_dir)
     return learn
 
 def _plot(run_dir, fname, fn_name, *args, **kwargs):
