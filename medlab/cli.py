@@ -10,18 +10,16 @@ import csv
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 import medlab
-from .core import atomic_write_json, get_device
+from .core import get_device
 
 # %% auto #0
 __all__ = ['SEED_FLAGS', 'VOLUME_WORKFLOWS', 'SYNTH_KINDS', 'UsageError', 'read_config_file', 'parse_sets', 'build_config',
@@ -78,8 +76,8 @@ def _flatten(d: Mapping, allowed: set, prefix: str = '') -> dict:
     out = {}
     for k, v in d.items():
         name = f"{prefix}{k}"
-        if k in allowed and not (isinstance(v, Mapping) and k not in allowed): key = k
-        elif isinstance(v, Mapping): 
+        if k in allowed: key = k                    # a knob (a dict-valued knob such as model_kwargs stays whole)
+        elif isinstance(v, Mapping):
             for kk, vv in _flatten(v, allowed, name + '.').items():
                 if kk in out: raise UsageError(f"config key {kk!r} is given twice (once inside section {name!r})")
                 out[kk] = vv

@@ -8,9 +8,8 @@ from __future__ import annotations
 import bisect
 import io
 import json
-import threading
 import warnings
-from collections import Counter, OrderedDict
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Hashable, Mapping, Sequence
 

@@ -12,7 +12,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from .core import as_tuple, check_finite, check_int, check_range

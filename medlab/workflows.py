@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import logging
 import math
 import re
-import time
 import types
 import typing
 import warnings
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import LRUCache, atomic_write_bytes, atomic_write_json, atomic_write_text, check_int, check_range, safe_load, seed_everything
+from .core import LRUCache, atomic_write_bytes, atomic_write_json, atomic_write_text, check_int, check_range
 from .data import GroupBatchSampler, synthetic_transitions
 from .train import Callback
 
@@ -690,7 +688,6 @@ class PatchGridDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.index)
 
     def __getitem__(self, k: int) -> dict:
-        from medlab.patches import extract_patches
         v, st = self.index[k]
         vol = self.volumes[v]
         sl = tuple(slice(s, s + p) for s, p in zip(st, self.patch_size))
