@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import LRUCache, atomic_write_bytes, atomic_write_json, atomic_write_text, check_int, check_range
+from .core import LRUCache, atomic_write_bytes, atomic_write_json, atomic_write_text, check_int, check_range, seed_everything
 from .data import GroupBatchSampler, synthetic_transitions
 from .train import Callback
 
@@ -561,6 +561,7 @@ def run_epid(config, # an `EPIDConfig` (or anything `load_config` reads)
             ) -> Path:
     "Synthesise the arcs, train the forward and backward nets, evaluate on the held-out arcs; returns the run directory."
     cfg = load_config(config, 'epid')
+    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
     with torch_threads(cfg.num_threads):
         rd = _run_dir_for(cfg, resume_from)
         d = epid_data(cfg)
@@ -752,6 +753,7 @@ def run_ct_vqgan(config, # a `CTVQGANConfig` (or anything `load_config` reads)
     from medlab.data import make_loader
     from medlab.models import PatchDiscriminator3D, VQGANLoss
     cfg = load_config(config, 'ct_vqgan')
+    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
     with torch_threads(cfg.num_threads):
         rd = _run_dir_for(cfg, resume_from)
         train, val = _ct_sets(cfg)
@@ -988,6 +990,7 @@ def run_surface(config, # a `SurfaceConfig` (or anything `load_config` reads)
     from medlab.data import VolumeCache, make_loader
     from medlab.train import EMA, GradAccum, GradClip
     cfg = load_config(config, 'surface')
+    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
     with torch_threads(cfg.num_threads):
         rd = _run_dir_for(cfg, resume_from)
         paths = surface_volumes(cfg, rd / 'data')
@@ -1158,6 +1161,7 @@ def run_probe_guidance(config, # a `ProbeGuidanceConfig` (or anything `load_conf
     from medlab.data import make_loader
     from medlab.train import Checkpoint, EarlyStopping
     cfg = load_config(config, 'probe_guidance')
+    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
     with torch_threads(cfg.num_threads):
         rd = _run_dir_for(cfg, resume_from)
         d = _probe_setup(cfg, rd)
@@ -1279,6 +1283,7 @@ def run_scar(config, # a `ScarConfig` (or anything `load_config` reads)
     from medlab.data import GroupPointsDataset, make_loader
     from medlab.train import Checkpoint, EarlyStopping, MCAverage
     cfg = load_config(config, 'scar')
+    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
     with torch_threads(cfg.num_threads):
         rd = _run_dir_for(cfg, resume_from)
         ds = GroupPointsDataset(read_scar_npz(_scar_path(cfg, rd)))
