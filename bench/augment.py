@@ -1,7 +1,7 @@
 """medlab.augment vs MONAI vs TorchIO: affine + elastic + gamma + noise on a 1x96x96x96 image + label, one CPU thread.
 
-Run (from the repository root, under the shared benchmark lock):
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/augment.py [--reps-medlab 30] [--reps-peer 5]
+Run (from the repository root):
+    .venv-bench/bin/python bench/augment.py [--reps-medlab 30] [--reps-peer 5]
 
 Every implementation runs in its own fresh subprocess with torch.set_num_threads(1):
   * samples/s: median over repeated single-sample calls (after one warm-up call);

@@ -14,8 +14,8 @@ Configurations:
 - `skelrec_first`: `SkeletonRecallLoss`, cache miss: scikit-image skeletonize + dilation, then the loss
 - `skelrec_cached`: `SkeletonRecallLoss`, cache hit (every later epoch of the same sample)
 
-Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/cldice.py
+Run from the repository root:
+    .venv-bench/bin/python bench/cldice.py
 Options: --repeats N (default 5), --threads T (torch intra-op threads, default 1: the 2-core machine is shared)
 """
 import argparse

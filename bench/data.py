@@ -6,8 +6,8 @@
 2. Batches/s of one loader over a `ConcatDataset` of 50 sequences vs one loader per sequence (the seed's
    "hundreds of DataLoaders per epoch"), with 0 and 2 workers.
 
-Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/data.py
+Run from the repository root:
+    .venv-bench/bin/python bench/data.py
 Options: --repeats N (default 3), --skip-rss, --skip-loader
 """
 import argparse

@@ -1,7 +1,7 @@
 """DDP overhead of medlab's Learner: 2 processes on the CPU (gloo) vs 1 process with half the global batch.
 
 Run:
-    /work/venv/bin/python bench/ddp.py [--repeats 3] [--epochs 4] [--batch 64] [--width 256]
+    .venv/bin/python bench/ddp.py [--repeats 3] [--epochs 4] [--batch 64] [--width 256]
 
 Both sides do the same work per process and per step (the same per-process batch `--batch`, the same MLP,
 AdamW, one thread per process): the 2-process run trains on a global batch of 2 x batch and adds DDP's

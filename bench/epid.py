@@ -25,8 +25,8 @@ Setup (issue 8), all in one run, torch on 2 threads:
    by 0.96 with noise (strong), at 3 %/3 mm and 2 %/2 mm, global and local. Target: pass rates within
    0.1 percentage points of pymedphys's 3-D gamma, time <= 1.0x pymedphys's.
 
-Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/epid.py
+Run from the repository root:
+    .venv-bench/bin/python bench/epid.py
 Options: --only gamma3d (skip parts 1 and 2), --threads N (default 2), --repeats N (default 5; gamma uses max(3N, 9) as it is cheap). Timings are medians of interleaved
 repeats (all values printed); the fastest-run ratio is printed too, as the machine is shared.
 """

@@ -17,7 +17,7 @@ MALLOC_MMAP_THRESHOLD_ is fixed so glibc's sliding mmap threshold adds no noise.
   the windows in flight, nothing else of full size).
 
 Too big for CI (about 3 GB of RAM per MONAI child, minutes of CPU); run it by hand on a quiet machine:
-    flock /tmp/medlab-bench.lock .venv-bench/bin/python bench/full_volume.py [--repeats 3]
+    .venv-bench/bin/python bench/full_volume.py [--repeats 3]
 """
 import argparse
 import json

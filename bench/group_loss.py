@@ -12,8 +12,8 @@ within each group (the seed's npz layout), float32 on the CPU.
 3. A `scatter_reduce(..., 'mean')` implementation of the same loss (per-group target), forward and forward+backward.
 All three give the same loss (checked, and the loop is checked on its subset).
 
-Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/group_loss.py
+Run from the repository root:
+    .venv-bench/bin/python bench/group_loss.py
 Options: --repeats N (default 7), --loop-groups K (default 200), --threads T (torch intra-op threads, default 1:
 the 2-core machine is shared, and a contended OpenMP team turns a 0.1 ms reduction into 10 ms; run --threads 2 too)
 """

@@ -17,7 +17,7 @@ Cases, all in one run (files written to a temporary folder first, then read with
 Target: medlab / direct <= 1.2 for the 200-slice series and the 256^3 NIfTI. Timings are medians of
 interleaved repeats (all printed); the machine is shared, so the fastest-run ratio is printed too.
 
-    PYTHONPATH=. /work/venv-bench/bin/python bench/io.py [--repeats N]
+    PYTHONPATH=. .venv-bench/bin/python bench/io.py [--repeats N]
 """
 import argparse
 import os

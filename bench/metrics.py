@@ -14,8 +14,8 @@ Cases (CPU, torch threads = 1, float64 for SSIM everywhere):
 Prints each value, |difference| to the reference, median time over repeats (implementations interleaved
 within each repeat) and the ratio to the reference's time.
 
-Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/venv-bench/bin/python bench/metrics.py [--repeats 5]
+Run from the repository root:
+    .venv-bench/bin/python bench/metrics.py [--repeats 5]
 """
 import argparse
 import statistics

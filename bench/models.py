@@ -14,8 +14,8 @@
    time of the aperture rasterisation (`net.aperture`, forward only: the control-point inputs need no gradient) in
    the same process, interleaved; their ratio is the rasterisation's share of the step.
 
-Run under the shared lock:
-    PYTHONPATH=/work/wt/models flock /tmp/medlab-bench.lock /work/venv-bench/bin/python bench/models.py
+Run from the repository root:
+    PYTHONPATH=. .venv-bench/bin/python bench/models.py
 Options: --repeats N (default 3), --steps S (timed U-Net steps per process, default 2), --threads T (default 1),
 --only unet|epid.
 """

@@ -2,7 +2,7 @@
 arguments, before (a git revision's `medlab/metrics.py` and `medlab/losses.py`, loaded from `git show`) and after
 (this checkout), interleaved in one process, median of repeats, CPU, one torch thread.
 
-    PYTHONPATH=. /work/venv/bin/python bench/options_speed.py [--before 1bbfa20] [--repeats 15]
+    PYTHONPATH=. .venv/bin/python bench/options_speed.py [--before 1bbfa20] [--repeats 15]
 
 Prints each case's median time before and after and their ratio (after / before; 1.00 means unchanged).
 """

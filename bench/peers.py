@@ -8,7 +8,7 @@ scipy filters). Where medlab's default or convention differs from the peer's (cl
 metrics in mm), the case states the conversion it applies; the notebooks' tables say why medlab differs.
 
 Peers are not medlab dependencies, so this runs in the benchmark environment:
-    PYTHONPATH=. /work/venv-bench/bin/python bench/peers.py
+    PYTHONPATH=. .venv-bench/bin/python bench/peers.py
 """
 import math
 import sys

@@ -19,8 +19,8 @@ inference machinery. Everything is measured in one run:
 
 Targets: total <= 0.8x MONAI, overhead <= 0.5x MONAI's, memory <= 0.8x MONAI's, error <= 1e-5.
 
-Run under the shared lock:
-    flock /tmp/medlab-bench.lock /work/main/.venv-bench/bin/python bench/sliding_window.py
+Run from the repository root:
+    .venv-bench/bin/python bench/sliding_window.py
 Options: --repeats N (default 5; the conv predictor uses ceil(N/2)), --skip-mem, --device cuda (GPU run,
 memory from torch.cuda.max_memory_allocated).
 """

@@ -1,7 +1,7 @@
 """Per-step overhead of medlab's Learner vs a hand-written training loop, and the Timing callback's own cost.
 
 Run (timings of different helpers must not overlap):
-    /work/venv/bin/python bench/train_overhead.py [--epochs 4] [--repeats 8] [--n 8192]
+    .venv/bin/python bench/train_overhead.py [--epochs 4] [--repeats 8] [--n 8192]
 
 Same tiny MLP, same data (DataLoader, batch 64, shuffled), same AdamW, CPU, 1 thread. Variants:
   hand      a hand-written loop: to(device), forward, loss, backward, step, zero_grad, epoch loss sum; validation
