@@ -364,6 +364,13 @@ def _run_dir_for(cfg: WorkflowConfig, resume_from) -> Path:
     if p.parent.name == 'checkpoints': return p.parent.parent
     raise ValueError(f"resume_from={str(p)!r} must be a run directory or a checkpoint inside its checkpoints/ folder")
 
+@contextlib.contextmanager
+def _run_start(config, workflow: str, resume_from):
+    "How every `run` starts: the validated config, every generator seeded (weights, data order and augmentations repeat from run to run), its torch threads, its run directory."
+    cfg = load_config(config, workflow)
+    seed_everything(cfg.seed)
+    with torch_threads(cfg.num_threads): yield cfg, _run_dir_for(cfg, resume_from)
+
 def _loader_kw(cfg: WorkflowConfig) -> dict:
     "Loader knobs of a run: `cfg.num_workers` (else `MEDLAB_NUM_WORKERS`), and workers that persist across epochs."
     # persistent workers: the ci presets' epochs are a dozen batches long, and restarting the workers each epoch made
@@ -560,10 +567,7 @@ def run_epid(config, # an `EPIDConfig` (or anything `load_config` reads)
              resume_from: str | Path | None = None, # a run directory or checkpoint to continue
             ) -> Path:
     "Synthesise the arcs, train the forward and backward nets, evaluate on the held-out arcs; returns the run directory."
-    cfg = load_config(config, 'epid')
-    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
-    with torch_threads(cfg.num_threads):
-        rd = _run_dir_for(cfg, resume_from)
+    with _run_start(config, 'epid', resume_from) as (cfg, rd):
         d = epid_data(cfg)
         dls = _epid_loaders(cfg, d)
         stats = {'splits': d['splits'], 'pairs': {k: len(v) for k, v in d['datasets'].items()}, 'frame_scale': d['scale']}
@@ -752,10 +756,7 @@ def run_ct_vqgan(config, # a `CTVQGANConfig` (or anything `load_config` reads)
     "Cut the training volumes into patches, train the VQGAN (discriminator from `disc_start`), reconstruct the validation volumes whole."
     from medlab.data import make_loader
     from medlab.models import PatchDiscriminator3D, VQGANLoss
-    cfg = load_config(config, 'ct_vqgan')
-    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
-    with torch_threads(cfg.num_threads):
-        rd = _run_dir_for(cfg, resume_from)
+    with _run_start(config, 'ct_vqgan', resume_from) as (cfg, rd):
         train, val = _ct_sets(cfg)
         tr_ds, va_ds = PatchGridDataset(train, cfg.patch_size, cfg.stride), PatchGridDataset(val, cfg.patch_size, cfg.stride)
         dl = make_loader(tr_ds, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, **_loader_kw(cfg))
@@ -989,10 +990,7 @@ def run_surface(config, # a `SurfaceConfig` (or anything `load_config` reads)
     "Write the volumes, train the residual U-Net on random augmented patches, segment the validation volumes whole, score."
     from medlab.data import VolumeCache, make_loader
     from medlab.train import EMA, GradAccum, GradClip
-    cfg = load_config(config, 'surface')
-    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
-    with torch_threads(cfg.num_threads):
-        rd = _run_dir_for(cfg, resume_from)
+    with _run_start(config, 'surface', resume_from) as (cfg, rd):
         paths = surface_volumes(cfg, rd / 'data')
         cache = VolumeCache(cfg.cache_size)
         ds = _surface_train_ds(cfg, paths['train'], cache)
@@ -1160,10 +1158,7 @@ def run_probe_guidance(config, # a `ProbeGuidanceConfig` (or anything `load_conf
     "Split the patients, train ProbeGuidanceNet (top-3 by `val_main_task_loss`, last, final), write the per-patient test errors."
     from medlab.data import make_loader
     from medlab.train import Checkpoint, EarlyStopping
-    cfg = load_config(config, 'probe_guidance')
-    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
-    with torch_threads(cfg.num_threads):
-        rd = _run_dir_for(cfg, resume_from)
+    with _run_start(config, 'probe_guidance', resume_from) as (cfg, rd):
         d = _probe_setup(cfg, rd)
         ds = d['datasets']
         # the frames are decoded once (PNG decode and resize were ~20 % of a ci step, with or without workers)
@@ -1282,10 +1277,7 @@ def run_scar(config, # a `ScarConfig` (or anything `load_config` reads)
     "Train the coordinate MLP on complete-group batches with the MC-averaged group-mean loss and early stopping; evaluate."
     from medlab.data import GroupPointsDataset, make_loader
     from medlab.train import Checkpoint, EarlyStopping, MCAverage
-    cfg = load_config(config, 'scar')
-    seed_everything(cfg.seed)   # weights, data order and augmentations repeat from run to run
-    with torch_threads(cfg.num_threads):
-        rd = _run_dir_for(cfg, resume_from)
+    with _run_start(config, 'scar', resume_from) as (cfg, rd):
         ds = GroupPointsDataset(read_scar_npz(_scar_path(cfg, rd)))
         sampler = GroupBatchSampler(ds.group_ids, target_points=cfg.target_points, shuffle=True, seed=cfg.seed)
         dl = make_loader(ds, batch_sampler=sampler, **_loader_kw(cfg))
