@@ -27,9 +27,10 @@ __all__ = ['ENV_PREFIXES', 'check_ndim', 'check_finite', 'check_range', 'check_i
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError', 'safe_load', 'nbytes_of',
            'LRUCache', 'Timer']
 
-# %% ../nbs/00_core.ipynb #679d4c7a
+# %% ../nbs/00_core.ipynb #f72bb615
 def _describe(x):
-    if torch.is_tensor(x) or isinstance(x, np.ndarray): return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    if torch.is_tensor(x) or isinstance(x, np.ndarray):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
     return f"{x!r}"
 
 def check_ndim(x, # tensor or array to check
@@ -45,6 +46,7 @@ def check_ndim(x, # tensor or array to check
         raise ValueError(f"{name} must have {want} dimensions{' ' + layout if layout else ''}, got {_describe(x)}")
     return x
 
+# %% ../nbs/00_core.ipynb #ab1d198f
 def check_finite(x, # tensor or array to check
                  name: str, # the argument's name, used in the error
                 ):
@@ -54,6 +56,7 @@ def check_finite(x, # tensor or array to check
     if n: raise ValueError(f"{name} holds {n} non-finite value(s) (NaN or inf); expected finite numbers")
     return x
 
+# %% ../nbs/00_core.ipynb #7e0d0b3c
 def check_range(value: float, # the number to check
                 name: str, # the argument's name, used in the error
                 lo: float | None = None, # lower bound (None: unbounded)
@@ -73,6 +76,7 @@ def check_range(value: float, # the number to check
         raise ValueError(f"{name}={value!r} must lie in {lb}, {ub}")
     return value
 
+# %% ../nbs/00_core.ipynb #0fafe88c
 def check_int(value, # the number to check
               name: str, # the argument's name, used in the error
               lo: int | None = None, # smallest accepted value (None: no lower bound)
@@ -80,12 +84,14 @@ def check_int(value, # the number to check
              ) -> int:
     "Raise `ValueError` unless `value` is an integer (not a bool) with `lo <= value <= hi`; return it as an `int`."
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        bounds = ' and '.join(s for s in (f">= {lo}" if lo is not None else '', f"<= {hi}" if hi is not None else '') if s)
+        bounds = ' and '.join(s for s in (f">= {lo}" if lo is not None else '',
+                                          f"<= {hi}" if hi is not None else '') if s)
         raise ValueError(f"{name}={value!r} must be an integer" + (f" {bounds}" if bounds else ''))
     if lo is not None and value < lo: raise ValueError(f"{name}={value} must be >= {lo}")
     if hi is not None and value > hi: raise ValueError(f"{name}={value} must be <= {hi}")
     return int(value)
 
+# %% ../nbs/00_core.ipynb #1fe0c6a6
 def as_tuple(value, # an int/float, or a sequence of length `n`
              n: int, # the required length (e.g. the number of spatial dimensions)
              name: str, # the argument's name, used in the error
@@ -98,17 +104,19 @@ def as_tuple(value, # an int/float, or a sequence of length `n`
     return t
 
 # %% ../nbs/00_core.ipynb #c8203fb1
-def get_device(device: str | torch.device | None = None, # `None` picks the best available; else a name such as `"cpu"`, `"cuda:1"`
+def get_device(device: str | torch.device | None = None, # `None`: the best available; else a name: `"cpu"`, `"cuda:1"`
               ) -> torch.device:
     "The `torch.device` to run on: CUDA when available, then Apple MPS, then the CPU."
     if device is not None:
         try: dev = torch.device(device)
         except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device={device!r} is not a device name torch understands (e.g. 'cpu', 'cuda', 'cuda:0')") from e
+            raise ValueError(f"device={device!r} is not a device name torch understands "
+                             "(e.g. 'cpu', 'cuda', 'cuda:0')") from e
         if dev.type == 'cuda' and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} asks for CUDA, but torch.cuda.is_available() is False on this machine")
         if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r} names GPU {dev.index}, but only {torch.cuda.device_count()} are visible")
+            n = torch.cuda.device_count()
+            raise ValueError(f"device={device!r} names GPU {dev.index}, but only {n} are visible")
         return dev
     if torch.cuda.is_available(): return torch.device('cuda')
     mps = getattr(torch.backends, 'mps', None)
@@ -136,11 +144,13 @@ def set_rng_state(state: dict, # as returned by `get_rng_state` (or `seed_everyt
                  ) -> None:
     "Restore the generators captured by `get_rng_state`."
     missing = {'python', 'numpy', 'torch'} - set(state)
-    if missing: raise ValueError(f"state is missing the generator(s) {sorted(missing)}; pass what get_rng_state() returned")
+    if missing:
+        raise ValueError(f"state is missing the generator(s) {sorted(missing)}; pass what get_rng_state() returned")
     py = state['python']
     random.setstate((py['version'], tuple(int(v) for v in py['internal'].tolist()), py['gauss']))
     n = state['numpy']
-    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), int(n['pos']), int(n['has_gauss']), float(n['cached_gaussian'])))
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), int(n['pos']), int(n['has_gauss']),
+                         float(n['cached_gaussian'])))
     torch.set_rng_state(state['torch'].cpu() if torch.is_tensor(state['torch']) else torch.as_tensor(state['torch']))
     if 'cuda' in state and torch.cuda.is_available():
         cuda = list(state['cuda'])[:torch.cuda.device_count()]
@@ -158,7 +168,7 @@ def seed_everything(seed: int, # any integer in [0, 2**32)
         torch.backends.cudnn.benchmark = False
     return previous
 
-# %% ../nbs/00_core.ipynb #f217ba3b
+# %% ../nbs/00_core.ipynb #6c5100cd
 ENV_PREFIXES = ('MEDLAB_', 'EPID_')
 
 def _env_lookup(name):
@@ -177,6 +187,7 @@ def env_str(name: str, # knob name: `'NUM_WORKERS'`, `'MEDLAB_NUM_WORKERS'` or `
     "Read a string knob from `MEDLAB_<NAME>` (or its alias `EPID_<NAME>`)."
     return _env_lookup(name)[1] or default
 
+# %% ../nbs/00_core.ipynb #156f9f24
 def _env_parse(name, default, cast, what):
     "(key, value, given): the knob parsed with `cast`, or `default` when unset; a malformed value names the variable."
     key, val = _env_lookup(name)
@@ -192,6 +203,7 @@ def env_int(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
     key, out, given = _env_parse(name, default, int, 'an integer')
     return check_int(out, key, min_value) if given and min_value is not None else out
 
+# %% ../nbs/00_core.ipynb #555b0bab
 def env_float(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
               default: float, # value when unset
              ) -> float:
@@ -200,6 +212,7 @@ def env_float(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` pref
     if given and not np.isfinite(out): raise ValueError(f"{key}={out!r} must be finite")
     return out
 
+# %% ../nbs/00_core.ipynb #6e7831ba
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on', 'y', 't'}, {'0', 'false', 'no', 'off', 'n', 'f'}
 
 def env_bool(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefix
@@ -213,10 +226,11 @@ def env_bool(name: str, # knob name, with or without the `MEDLAB_`/`EPID_` prefi
     if v in _FALSE: return False
     raise ValueError(f"{key}={val!r} is not a boolean (expected one of 1/0, true/false, yes/no, on/off)")
 
-# %% ../nbs/00_core.ipynb #ced27e35
+# %% ../nbs/00_core.ipynb #5d9cf877
 def _atomic_write(path: Path, write_fn) -> Path:
     path = Path(path)
-    if path.exists() and path.is_dir(): raise IsADirectoryError(f"path={str(path)!r} is a directory, expected a file path")
+    if path.exists() and path.is_dir():
+        raise IsADirectoryError(f"path={str(path)!r} is a directory, expected a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
@@ -240,6 +254,7 @@ def atomic_save(obj: Any, # what to save: tensors and plain containers keep it `
     "`torch.save` `obj` to `path` atomically: temporary file, `fsync`, `os.replace`."
     return _atomic_write(Path(path), lambda f: torch.save(obj, f))
 
+# %% ../nbs/00_core.ipynb #582920e2
 def atomic_write_bytes(path: str | os.PathLike, # destination file
                        data: bytes, # the bytes to write
                       ) -> Path:
@@ -252,6 +267,7 @@ def atomic_write_text(path: str | os.PathLike, # destination file
     "Write `text` to `path` atomically (UTF-8)."
     return atomic_write_bytes(path, text.encode('utf-8'))
 
+# %% ../nbs/00_core.ipynb #7ce8e118
 def _json_default(o):
     if isinstance(o, Path): return str(o)
     if isinstance(o, np.generic): return o.item()
@@ -278,7 +294,7 @@ def safe_load(path: str | os.PathLike, # a file written by `atomic_save` / `torc
               what: str = 'file', # what such a file is, for the error (e.g. `'medlab training checkpoint'`)
               hint: str = '', # appended to the format error (e.g. how to write such a file)
              ) -> Any:
-    "`torch.load(path, weights_only=True)` with errors that name the path and say what is wrong; optionally check its `format`."
+    "`torch.load(path, weights_only=True)` with errors naming the path and what is wrong; optionally checks `format`."
     path = Path(path)
     if not path.exists():
         hint = '' if path.parent.exists() else f' (its directory {str(path.parent)!r} does not exist either)'
@@ -297,7 +313,8 @@ def safe_load(path: str | os.PathLike, # a file written by `atomic_save` / `torc
         with zipfile.ZipFile(path) as z: bad = z.testzip()
     except zipfile.BadZipFile as e:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted ({size} bytes): {e}") from None
-    if bad is not None: raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: member {bad!r} fails its CRC check")
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: member {bad!r} fails its CRC check")
     try: obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"checkpoint {str(path)!r} holds objects other than tensors and plain containers, "
@@ -305,7 +322,8 @@ def safe_load(path: str | os.PathLike, # a file written by `atomic_save` / `torc
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {str(path)!r} could not be read (truncated or corrupted?): {e}") from None
     if fmt is not None and not (isinstance(obj, dict) and obj.get('format') == fmt):
-        raise CheckpointError(f"{str(path)!r} is a torch file but not a {what} (no 'format': {fmt!r} entry)" + (f"; {hint}" if hint else ''))
+        raise CheckpointError(f"{str(path)!r} is a torch file but not a {what} (no 'format': {fmt!r} entry)"
+                              + (f"; {hint}" if hint else ''))
     return obj
 
 # %% ../nbs/00_core.ipynb #868dcd6d
@@ -402,7 +420,8 @@ class LRUCache:
                     'evictions': self.evictions, 'items': len(self._data), 'nbytes': self.nbytes}
 
     def __repr__(self):
-        return f"{type(self).__name__}({len(self)}/{self.max_items} items, {self.nbytes} bytes, hits={self.hits}, misses={self.misses})"
+        return (f"{type(self).__name__}({len(self)}/{self.max_items} items, {self.nbytes} bytes, "
+                f"hits={self.hits}, misses={self.misses})")
 
 # %% ../nbs/00_core.ipynb #58b7a9de
 class Timer:
