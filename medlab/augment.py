@@ -36,7 +36,8 @@ def _modes_tuple(modes, keys):
     if modes is None: return (None,) * len(keys)
     if isinstance(modes, str): modes = (modes,) * len(keys)
     modes = tuple(modes)
-    if len(modes) != len(keys): raise ValueError(f"modes={modes!r} has {len(modes)} entries for the {len(keys)} keys {keys!r}")
+    if len(modes) != len(keys):
+        raise ValueError(f"modes={modes!r} has {len(modes)} entries for the {len(keys)} keys {keys!r}")
     for m in modes:
         if m is not None and m not in _MODES: raise ValueError(f"modes={modes!r}: {m!r} is not one of {_MODES}")
     return modes
@@ -48,7 +49,8 @@ def _pair(v, name, lo=None):
     "A `(lo, hi)` range from a pair; checks `lo <= hi` and the lower bound."
     try: a, b = (float(t) for t in v)
     except (TypeError, ValueError): raise ValueError(f"{name}={v!r} must be a pair (low, high) of numbers") from None
-    if not (math.isfinite(a) and math.isfinite(b)) or a > b: raise ValueError(f"{name}={v!r} must be a finite pair with low <= high")
+    if not (math.isfinite(a) and math.isfinite(b)) or a > b:
+        raise ValueError(f"{name}={v!r} must be a finite pair with low <= high")
     if lo is not None and a < lo: raise ValueError(f"{name}={v!r} must be >= {lo:g}")
     return a, b
 
@@ -65,21 +67,24 @@ def _nonneg3(v, name):
 def _require(data, keys, who, ndims=(5,)):
     "Check that `data` is a dict holding every key as a tensor with one of `ndims` dimensions."
     if not isinstance(data, dict):
-        raise TypeError(f"{who}: data must be a dict of tensors such as {{'image': ..., 'label': ...}}, got {type(data).__name__}")
+        raise TypeError(f"{who}: data must be a dict of tensors such as {{'image': ..., 'label': ...}}, "
+                        f"got {type(data).__name__}")
     nd, k0 = None, None
     for k in keys:
         if k not in data:
             raise KeyError(f"{who}: key {k!r} is missing from the data, which has keys {list(data)}")
         x = data[k]
         if not torch.is_tensor(x):
-            raise TypeError(f"{who}: data[{k!r}] must be a torch.Tensor (C, D, H, W) or (B, C, D, H, W), got {type(x).__name__}")
+            raise TypeError(f"{who}: data[{k!r}] must be a torch.Tensor (C, D, H, W) or (B, C, D, H, W), "
+                            f"got {type(x).__name__}")
         if x.ndim not in ndims:
             hint = ' (a 2-D image? these transforms need 3-D volumes)' if x.ndim <= 3 else ''
             want = ' or '.join({4: '(C, D, H, W)', 5: '(B, C, D, H, W)'}[n] for n in ndims)
             raise ValueError(f"{who}: data[{k!r}] must be {want}, got shape {tuple(x.shape)}{hint}")
         if nd is None: nd, k0 = x.ndim, k
         elif x.ndim != nd:
-            raise ValueError(f"{who}: data[{k!r}] has shape {tuple(x.shape)} but data[{k0!r}] has {tuple(data[k0].shape)}; batch every key or none")
+            raise ValueError(f"{who}: data[{k!r}] has shape {tuple(x.shape)} but data[{k0!r}] has "
+                             f"{tuple(data[k0].shape)}; batch every key or none")
     return nd == 5
 
 def _check_same_space(data, keys, who, batched=True):
@@ -94,7 +99,8 @@ def _check_same_space(data, keys, who, batched=True):
 def _resolve_mode(x, mode, key, who):
     if mode is None: mode = 'bilinear' if x.is_floating_point() else 'nearest'
     if mode == 'bilinear' and not x.is_floating_point():
-        raise ValueError(f"{who}: data[{key!r}] has integer dtype {x.dtype} but mode 'bilinear'; labels need mode 'nearest'")
+        raise ValueError(f"{who}: data[{key!r}] has integer dtype {x.dtype} but mode 'bilinear'; "
+                         "labels need mode 'nearest'")
     if mode == 'nearest' and x.is_floating_point() and not torch.equal(x, x.round()):
         raise ValueError(f"{who}: data[{key!r}] is a float tensor with non-integer values, asked for mode 'nearest'; "
                          f"labels must hold integer values (or pass mode 'bilinear' for an image)")
@@ -107,7 +113,8 @@ def _worker_salt():
 
 def _new_generator(seed, salt):
     if seed is None: seed = int(torch.randint(0, 2**62, (1,)))
-    if salt is not None: seed = int(np.random.SeedSequence([seed, salt % 2**64]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    if salt is not None:
+        seed = int(np.random.SeedSequence([seed, salt % 2**64]).generate_state(1, np.uint64)[0] >> np.uint64(1))
     g = torch.Generator()
     g.manual_seed(seed)
     return g
@@ -120,14 +127,14 @@ def _device_generator(g, device):
 
 # %% ../nbs/03_augment.ipynb #ff6438a5
 class Transform:
-    "Base of medlab's dictionary transforms: keys, per-sample probability `p`, a private `torch.Generator`, `last_params`, `inverse`."
+    "Base of medlab's dictionary transforms: keys, per-sample probability `p`, a private generator, `inverse`."
     spatial = False  # True for transforms that move voxels (applied identically to every key)
     random = True    # False for deterministic transforms: called without a generator, they draw nothing
     _undo = None     # invertible transforms define `_undo(data, keys, modes, params)`, used by `inverse`
     def __init__(self,
                  keys: str | Sequence[str], # the data keys to transform
                  p: float = 1.0, # probability, per sample, that the transform is applied
-                 seed: int | None = None, # seed of this transform's stream (`None`: drawn from torch's global generator)
+                 seed: int | None = None, # seed of this transform's stream (`None`: from torch's global generator)
                 ):
         self.keys = _keys_tuple(keys)
         self.p = float(check_range(p, 'p', 0, 1))
@@ -153,7 +160,8 @@ class Transform:
     def apply(self, data: dict, generator: torch.Generator | None) -> dict: raise NotImplementedError
 
     def _spatial_keys(self):
-        if hasattr(self, 'transforms'): return tuple(dict.fromkeys(k for t in self.transforms for k in t._spatial_keys()))
+        if hasattr(self, 'transforms'):
+            return tuple(dict.fromkeys(k for t in self.transforms for k in t._spatial_keys()))
         if hasattr(self, 'inner'): return self.inner._spatial_keys()
         return self.keys if self.spatial else ()
 
@@ -174,18 +182,21 @@ class Transform:
     def inverse(self,
                 data: dict, # data shaped like the last call's output (same batch size), e.g. predictions
                 keys: str | Sequence[str] | None = None, # keys to map back (default: this transform's keys)
-                modes: str | Sequence[str] | None = None, # per key modes of a resampling transform (default: from the dtype)
+                modes: str | Sequence[str] | None = None, # per key modes of a resampling transform (default: by dtype)
                ) -> dict:
         "Undo the last call on `data[keys]` with the parameters in `last_params` (flips, quarter turns, affines)."
         name = type(self).__name__
         if self._undo is None:
-            raise ValueError(f"{name} has no inverse; only flips, quarter turns and affines (and Compose of those) can be undone")
+            raise ValueError(f"{name} has no inverse; only flips, quarter turns and affines (and Compose of those) "
+                             "can be undone")
         pr = self.last_params
-        if not pr: raise RuntimeError(f"{name}.inverse undoes the last call and needs its last_params; call the transform first")
+        if not pr:
+            raise RuntimeError(f"{name}.inverse undoes the last call and needs its last_params; call the transform first")
         keys = self.keys if keys is None else _keys_tuple(keys)
         def fn(d):
             n, n0 = d[keys[0]].shape[0], pr['applied'].shape[0]
-            if n != n0: raise ValueError(f"{name}.inverse: data[{keys[0]!r}] has batch size {n} but the last call drew parameters for {n0} sample(s)")
+            if n != n0: raise ValueError(f"{name}.inverse: data[{keys[0]!r}] has batch size {n} but the last call drew "
+                                         f"parameters for {n0} sample(s)")
             return self._undo(d, keys, modes, pr)
         return self._batched_call(data, fn, keys)
 
@@ -206,7 +217,8 @@ def _interp_matrix(N, n, device, dtype=torch.float32):
     return M.to(device=device, dtype=dtype)
 
 def _coarse_axes(shape, step):
-    return [torch.linspace(0, N - 1, (math.ceil((N - 1) / step) + 1) if N > 1 else 1, dtype=torch.float64) for N in shape]
+    return [torch.linspace(0, N - 1, (math.ceil((N - 1) / step) + 1) if N > 1 else 1, dtype=torch.float64)
+            for N in shape]
 
 def _coarse_points(shape, step):
     "Regular coarse grid of (d, h, w) voxel points, (n1, n2, n3, 3) float64, corners on the volume corners."
@@ -229,7 +241,8 @@ def _upsample_channels(c, shape):
 def _grid_sample3d(x, coords, mode, padding_mode):
     "Reference path: `F.grid_sample` in 3-D with voxel coordinates (B, D, H, W, 3) in (x, y, z) order."
     D, H, W = x.shape[-3:]
-    scale = torch.tensor([2 / max(W - 1, 1), 2 / max(H - 1, 1), 2 / max(D - 1, 1)], device=coords.device, dtype=coords.dtype)
+    scale = torch.tensor([2 / max(W - 1, 1), 2 / max(H - 1, 1), 2 / max(D - 1, 1)],
+                         device=coords.device, dtype=coords.dtype)
     grid = coords * scale - 1
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
 
@@ -312,7 +325,8 @@ class _GridTransform(Transform):
         return math.inf
 
     def _fusable_with(self, other):
-        return isinstance(other, _GridTransform) and (other.keys, other.modes, other.padding_mode) == (self.keys, self.modes, self.padding_mode)
+        return (isinstance(other, _GridTransform)
+                and (other.keys, other.modes, other.padding_mode) == (self.keys, self.modes, self.padding_mode))
 
     def apply(self, data, generator):
         return _apply_grid_run([self], data, generator)
@@ -367,16 +381,16 @@ def _rotation(ang_deg):
 def _center(shape): return torch.tensor([(n - 1) / 2 for n in shape], dtype=torch.float64)
 
 class RandAffine(_GridTransform):
-    "Random rotation, anisotropic scale and translation about the volume centre; one resample per key (fused in `Compose`)."
+    "Random rotation, anisotropic scale and translation about the centre; one resample per key (fused in `Compose`)."
     def __init__(self,
                  keys: str | Sequence[str], # data keys to transform together, e.g. `("image", "label")`
-                 rotate_deg: float | Sequence[float] = 15, # largest rotation about each (d, h, w) axis, degrees (uniform in +-)
+                 rotate_deg: float | Sequence[float] = 15, # largest rotation about each (d, h, w) axis, degrees (+-)
                  scale: tuple[float, float] = (0.85, 1.15), # range of the scale factor, drawn per axis (anisotropic)
                  translate_vox: float | Sequence[float] = 5, # largest shift along each axis, voxels (uniform in +-)
                  p: float = 1.0, # probability per sample
-                 modes: str | Sequence[str] | None = None, # per key `"bilinear"`/`"nearest"`; `None`: nearest for integer dtypes, else bilinear
+                 modes: str | Sequence[str] | None = None, # per key `"bilinear"`/`"nearest"`; `None`: by dtype
                  padding_mode: str = 'zeros', # `"zeros"`, `"border"` or `"reflection"`
-                 seed: int | None = None, # seed of this transform's own stream (unused inside a `Compose`, which passes its own)
+                 seed: int | None = None, # seed of this transform's own stream (a `Compose` passes its own)
                 ):
         super().__init__(keys, p, modes, padding_mode, seed)
         self.rotate_deg = _nonneg3(rotate_deg, 'rotate_deg')
@@ -420,22 +434,24 @@ def _bspline_weights(pos, N, c):
     h = (N - 1) / (c - 1) if N > 1 else 1.0
     t = pos.clamp(0, max(N - 1, 0)).unsqueeze(-1) / h - torch.arange(c, dtype=pos.dtype)
     a = t.abs()
-    w = torch.where(a < 1, 2 / 3 - a ** 2 + a ** 3 / 2, torch.where(a < 2, (2 - a).clamp(min=0) ** 3 / 6, torch.zeros_like(a)))
+    outer = torch.where(a < 2, (2 - a).clamp(min=0) ** 3 / 6, torch.zeros_like(a))
+    w = torch.where(a < 1, 2 / 3 - a ** 2 + a ** 3 / 2, outer)
     return w / w.sum(-1, keepdim=True)
 
 class RandElastic(_GridTransform):
-    "Smooth random displacement: cubic B-spline over a coarse grid of control points; fused with other grid transforms in `Compose`."
+    "Smooth random displacement: cubic B-spline over a coarse control grid; fused with other grid transforms in `Compose`."
     def __init__(self,
                  keys: str | Sequence[str], # data keys to transform together
                  control_points: int | Sequence[int] = 7, # control points per axis (>= 2), spanning the volume
-                 magnitude_vox: float | Sequence[float] = 3, # largest displacement along each axis, voxels (control values uniform in +-)
+                 magnitude_vox: float | Sequence[float] = 3, # largest displacement along each axis, voxels (+-)
                  p: float = 1.0, # probability per sample
                  modes: str | Sequence[str] | None = None, # per key `"bilinear"`/`"nearest"`; `None`: from the dtype
                  padding_mode: str = 'zeros', # `"zeros"`, `"border"` or `"reflection"`
                  seed: int | None = None, # seed of this transform's own stream
                 ):
         super().__init__(keys, p, modes, padding_mode, seed)
-        self.control_points = tuple(check_int(c, 'control_points', 2) for c in as_tuple(control_points, 3, 'control_points'))
+        self.control_points = tuple(check_int(c, 'control_points', 2)
+                                    for c in as_tuple(control_points, 3, 'control_points'))
         self.magnitude_vox = _nonneg3(magnitude_vox, 'magnitude_vox')
 
     def draw(self, B, shape, g):
@@ -449,8 +465,9 @@ class RandElastic(_GridTransform):
     def is_identity(self, pr): return (pr['control_disp_vox'] == 0).flatten(1).all(1)
 
     def max_grid_step(self, shape):
-        "A quarter of the control-point spacing: the upsampled map then stays within ~0.1 voxel of the exact one (3 voxels of displacement)."
-        return min((n - 1) / (c - 1) for n, c in zip(shape, self.control_points) if n > 1) / 4 if max(shape) > 1 else math.inf
+        "A quarter of the control-point spacing: the upsampled map stays within ~0.1 voxel of the exact one (at 3 voxels)."
+        if max(shape) <= 1: return math.inf
+        return min((n - 1) / (c - 1) for n, c in zip(shape, self.control_points) if n > 1) / 4
 
     def displacement(self,
                      pr: dict, # parameters as in `last_params`
@@ -505,7 +522,8 @@ class RandFlip(Transform):
         out = dict(d)
         if not bool(flips.any()): return out
         for k in keys:
-            out[k] = _per_sample(d[k], lambda b, x: x.flip([1 + a for a, f in zip(self.axes, flips[b]) if f]) if flips[b].any() else x.clone())
+            out[k] = _per_sample(d[k], lambda b, x: x.flip([1 + a for a, f in zip(self.axes, flips[b]) if f])
+                                 if flips[b].any() else x.clone())
         return out
 
     def apply(self, data, generator):
@@ -523,7 +541,7 @@ class RandRot90(Transform):
     spatial = True
     def __init__(self,
                  keys: str | Sequence[str], # data keys to rotate together
-                 axes: Sequence[int] = (1, 2), # the plane, two spatial axes (0: D, 1: H, 2: W); turns go from the first towards the second
+                 axes: Sequence[int] = (1, 2), # the plane, two spatial axes (0: D, 1: H, 2: W); turns run first to second
                  p: float = 1.0, # probability per sample
                  seed: int | None = None, # seed of this transform's own stream
                 ):
@@ -554,7 +572,8 @@ def _shift2d(x, dy, dx):
     out = torch.zeros_like(x)
     P, Q = x.shape[-2:]
     if abs(dy) >= P or abs(dx) >= Q: return out
-    out[..., max(dy, 0):P + min(dy, 0), max(dx, 0):Q + min(dx, 0)] = x[..., max(-dy, 0):P - max(dy, 0), max(-dx, 0):Q - max(dx, 0)]
+    src = x[..., max(-dy, 0):P - max(dy, 0), max(-dx, 0):Q - max(dx, 0)]
+    out[..., max(dy, 0):P + min(dy, 0), max(dx, 0):Q + min(dx, 0)] = src
     return out
 
 class RandSliceJitter(Transform):
@@ -596,7 +615,7 @@ class RandSliceJitter(Transform):
 
 # %% ../nbs/03_augment.ipynb #5152c658
 def _intensity(t, data, g):
-    "The call of every intensity transform `t`: checks, per-sample draws (none when `g` is None), then `t.f` on the samples it changes."
+    "The call of every intensity transform `t`: checks, per-sample draws (none when `g` is None), then `t.f`."
     who = type(t).__name__
     _require(data, t.keys, who)
     for k in t.keys:
@@ -656,12 +675,13 @@ class RandNoise(Transform):
     "Additive Gaussian noise; its standard deviation is drawn per sample, uniformly in [0, std] (or in a given range)."
     def __init__(self,
                  keys: str | Sequence[str], # image keys
-                 std: float | tuple[float, float] = 0.05, # largest standard deviation, or a (low, high) range, intensity units
+                 std: float | tuple[float, float] = 0.05, # largest standard deviation, or a (low, high) range
                  p: float = 1.0, # probability per sample
                  seed: int | None = None, # seed of this transform's own stream
                 ):
         super().__init__(keys, p, seed)
-        self.std = _pair(std, 'std', 0) if isinstance(std, (tuple, list)) else (0.0, float(check_range(std, 'std', 0, None)))
+        self.std = (_pair(std, 'std', 0) if isinstance(std, (tuple, list))
+                    else (0.0, float(check_range(std, 'std', 0, None))))
     def draw(self, B, shape, g): return {'std': _uniform(B, g, *self.std)}
     def is_identity(self, pr): return pr['std'] == 0
     def f(self, x, pr, g):
@@ -751,7 +771,7 @@ class RandPatchDropout(Transform):
 
 # %% ../nbs/03_augment.ipynb #c877d88a
 class Window(Transform):
-    "Intensity window: clip to `[level - width/2, level + width/2]` and rescale that to [0, 1] (e.g. CT Hounsfield units)."
+    "Intensity window: clip to `[level - width/2, level + width/2]` and rescale that to [0, 1] (e.g. CT HU)."
     random = False
     def __init__(self,
                  level: float, # window centre, intensity units (e.g. 40 HU)
@@ -833,11 +853,11 @@ def _union_keys(ts):
     return tuple(keys)
 
 class Compose(Transform):
-    "Apply transforms in order from one seeded stream; consecutive `RandAffine`/`RandElastic` are fused into one resample per key."
+    "Apply transforms in order from one seeded stream; consecutive `RandAffine`/`RandElastic` fuse into one resample."
     def __init__(self,
                  transforms: Sequence[Transform], # the transforms, in order
                  seed: int | None = None, # seed of the pipeline's stream (`None`: from torch's global generator)
-                 grid_step_vox: int = _GRID_STEP_VOX, # spacing, voxels, of the coarse grid on which fused maps are composed
+                 grid_step_vox: int = _GRID_STEP_VOX, # spacing, voxels, of the coarse grid where fused maps are composed
                 ):
         self.transforms = _check_transforms(transforms, 'Compose')
         super().__init__(_union_keys(self.transforms), 1.0, seed)
@@ -897,7 +917,8 @@ class OneOf(Transform):
                 ):
         self.transforms = _check_transforms(transforms, 'OneOf')
         super().__init__(_union_keys(self.transforms), 1.0, seed)
-        w = [1.0] * len(self.transforms) if weights is None else [float(check_range(v, 'weights', 0, None)) for v in weights]
+        w = ([1.0] * len(self.transforms) if weights is None
+             else [float(check_range(v, 'weights', 0, None)) for v in weights])
         if len(w) != len(self.transforms) or sum(w) <= 0:
             raise ValueError(f"weights={weights!r} must hold {len(self.transforms)} non-negative numbers, not all zero")
         self.weights = torch.tensor(w, dtype=torch.float64) / sum(w)
@@ -905,7 +926,8 @@ class OneOf(Transform):
     def apply(self, data, generator):
         _require(data, self.keys, 'OneOf')
         B = data[self.keys[0]].shape[0]
-        choice = torch.searchsorted(self.weights.cumsum(0), torch.rand(B, generator=generator, dtype=torch.float64), right=True).clamp(max=len(self.transforms) - 1)
+        u = torch.rand(B, generator=generator, dtype=torch.float64)
+        choice = torch.searchsorted(self.weights.cumsum(0), u, right=True).clamp(max=len(self.transforms) - 1)
         self.last_params = {'choice': choice, 'params': [None] * len(self.transforms)}
         if B == 1 or bool((choice == choice[0]).all()):
             i = int(choice[0]); out = self.transforms[i].apply(data, generator)
@@ -940,6 +962,7 @@ class RandomApply(Transform):
         if len(idx) == B: out = self.inner.apply(data, generator)
         else:
             out = dict(data)
-            _scatter(out, self.inner.apply(_select(data, self.keys, idx), generator), self.keys, idx, 'RandomApply', data)
+            sub = self.inner.apply(_select(data, self.keys, idx), generator)
+            _scatter(out, sub, self.keys, idx, 'RandomApply', data)
         self.last_params['params'] = self.inner.last_params
         return out
