@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import threading
 import warnings
@@ -21,9 +22,9 @@ from .core import LRUCache, check_finite, check_int, check_range
 # %% auto #0
 __all__ = ['dice_loss', 'DiceLoss', 'dice_ce_loss', 'DiceCELoss', 'soft_skeleton', 'max_radius', 'soft_cldice_loss',
            'SoftClDiceLoss', 'tubed_skeleton', 'skeleton_recall_loss', 'SkeletonRecallLoss', 'signed_distance',
-           'boundary_loss', 'BoundaryLoss', 'group_targets', 'group_mean_loss', 'GroupMeanLoss', 'validate_groups',
-           'pose_loss', 'PoseLoss', 'sequence_consistency_loss', 'SequenceConsistencyLoss', 'code_usage', 'VQOutput',
-           'VectorQuantizer', 'Term', 'CombinedLoss']
+           'boundary_loss', 'BoundaryLoss', 'topo_loss', 'TopoLoss', 'group_targets', 'group_mean_loss',
+           'GroupMeanLoss', 'validate_groups', 'pose_loss', 'PoseLoss', 'sequence_consistency_loss',
+           'SequenceConsistencyLoss', 'code_usage', 'VQOutput', 'VectorQuantizer', 'Term', 'CombinedLoss']
 
 # %% ../nbs/04_losses.ipynb #501f1765
 def _check_pred(pred, name='pred'):
@@ -425,6 +426,12 @@ def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabiliti
         raise ValueError(f"dist has shape {tuple(dist.shape)}, expected {tuple(p.shape)} (pred's scored channels)")
     return ((p - t) * dist.to(p.device, p.dtype)).mean()
 
+def _skip_step(module) -> bool:
+    "Count a training call of `module` (`module.steps`) and say whether its `every_n_steps` schedule skips it; eval never skips."
+    if not module.training: return False
+    module.steps += 1
+    return (module.steps - 1) % module.every_n_steps != 0
+
 class BoundaryLoss(nn.Module):
     "Boundary loss with serialised, cached distance transforms and an optional `every_n_steps`."
     def __init__(self, logits: bool = True, include_background: bool = False, spacing_mm=1.0,
@@ -445,11 +452,95 @@ class BoundaryLoss(nn.Module):
         return torch.from_numpy(np.stack(out))
 
     def forward(self, pred, target, keys: Sequence | None = None):
-        if self.training:
-            self.steps += 1
-            if (self.steps - 1) % self.every_n_steps: return pred.sum() * 0.0
+        if _skip_step(self): return pred.sum() * 0.0
         self.computed += 1
         return boundary_loss(pred, target, dist=self.distances(target, pred, keys), spacing_mm=self.spacing_mm, **self.kw)
+
+# %% ../nbs/04_losses.ipynb #d0782806
+def _patch_slices(shape, max_patch):
+    "Tiles of at most `max_patch` voxels per axis covering `shape`: each axis cut into the fewest near-equal parts."
+    cuts = []
+    for n in shape:
+        k = -(-n // max_patch)
+        edges = np.cumsum([0] + [n // k + (i < n % k) for i in range(k)])
+        cuts.append([slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])])
+    return list(itertools.product(*cuts))
+
+def _persistence(f: np.ndarray, maxdim: int) -> np.ndarray:
+    "cripser's T-construction persistence of `f` (sublevel sets): rows `[dim, birth, death, *birth_idx, *death_idx]`."
+    import cripser
+    return cripser.computePH_T(np.ascontiguousarray(f, dtype=np.float64), maxdim=maxdim)
+
+def _target_betti(t, maxdim):
+    "Betti numbers `[b0, ..., b_maxdim]` of the binary mask `t > 0.5` in the same cubical complex (its full-persistence features)."
+    rows = _persistence(1 - (t > 0.5).double().cpu().numpy(), maxdim)
+    full = rows[:, 2] - rows[:, 1] > 0.5
+    return [int((full & (rows[:, 0] == k)).sum()) for k in range(maxdim + 1)]
+
+# %% ../nbs/04_losses.ipynb #1ae5f3d7
+def _topo_patch(p, t, dims):
+    "Hu et al.'s loss on one patch `p` (probabilities, grad) against the Betti numbers of the binary patch `t`."
+    nd, maxdim = p.ndim, max(dims)
+    pairs = _persistence(1 - p.detach().double().cpu().numpy(), maxdim)
+    betti = _target_betti(t, maxdim)
+    loss = p.new_zeros(())
+    for k in dims:
+        beta = betti[k]
+        rows = pairs[pairs[:, 0] == k]
+        if not len(rows): continue
+        bi = torch.as_tensor(rows[:, 3:3 + nd], dtype=torch.long, device=p.device)
+        b = p[tuple(bi.T)]                                                  # birth: p at the birth voxels
+        essential = rows[:, 2] > 1.5                                        # never dies (cripser: DBL_MAX)
+        di = torch.as_tensor(np.where(essential[:, None], 0, rows[:, 6:6 + nd]), dtype=torch.long, device=p.device)
+        d = torch.where(torch.as_tensor(essential, device=p.device), p.new_zeros(()), p[tuple(di.T)])
+        keep = torch.zeros(len(rows), dtype=torch.bool, device=p.device)
+        keep[torch.argsort((b - d).detach(), descending=True)[:beta]] = True
+        loss = loss + ((1 - b[keep]) ** 2 + d[keep] ** 2).sum() + ((b[~keep] - d[~keep]) ** 2 / 2).sum()
+    return loss
+
+def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits or probabilities
+              target: torch.Tensor, # binary target, same shape (or labels `(B, 1, *spatial)` for `C > 1`)
+              dims: Sequence[int] | None = None, # homology dimensions to match (`None`: all, 0..ndim-1 of what is computed)
+              max_patch: int = 64, # inputs larger than this along an axis are tiled into patches of at most this size
+              slice_axis: int | None = None, # 3-D input: compute on the 2-D slices across this spatial axis (0, 1 or 2)
+              logits: bool = True, # `pred` is raw network output
+              include_background: bool = False, # score channel 0 too (ignored for one channel)
+              multilabel: bool = False, # sigmoid per channel instead of softmax
+             ) -> torch.Tensor:
+    "Persistent-homology loss (Hu et al. 2019): the target's Betti numbers of features pushed to full persistence, the rest to the diagonal."
+    p, t = _seg_inputs(pred, target, logits, multilabel)
+    if not include_background and p.shape[1] > 1: p, t = p[:, 1:], t[:, 1:]
+    max_patch = check_int(max_patch, 'max_patch', 2)
+    nd, n = p.ndim - 2, p.shape[0] * p.shape[1]
+    if slice_axis is not None:
+        if nd != 3 or slice_axis not in (0, 1, 2):
+            raise ValueError(f"slice_axis={slice_axis!r} must be 0, 1 or 2 for a 3-D pred, got pred of shape {tuple(p.shape)}")
+        p, t = p.movedim(2 + slice_axis, 2).flatten(1, 2), t.movedim(2 + slice_axis, 2).flatten(1, 2)   # slices as channels
+        nd = 2
+    dims = tuple(range(nd)) if dims is None else tuple(dims)
+    if not dims or any(k not in range(nd) for k in dims):
+        raise ValueError(f"dims={dims!r} must be homology dimensions in 0..{nd - 1} for {nd}-D patches")
+    total = p.new_zeros(())
+    for sl in _patch_slices(p.shape[2:], max_patch):
+        pp, tp = p[(slice(None), slice(None)) + sl], t[(slice(None), slice(None)) + sl]
+        for b in range(p.shape[0]):
+            for c in range(p.shape[1]): total = total + _topo_patch(pp[b, c], tp[b, c], dims)
+    return total / n
+
+class TopoLoss(nn.Module):
+    "Module twin of `topo_loss`, computed on one training call in `every_n_steps` (a graph-connected 0 on the others)."
+    def __init__(self, dims: Sequence[int] | None = None, max_patch: int = 64, slice_axis: int | None = None,
+                 logits: bool = True, include_background: bool = False, multilabel: bool = False, every_n_steps: int = 1):
+        super().__init__()
+        self.every_n_steps = check_int(every_n_steps, 'every_n_steps', 1)
+        self.kw = dict(dims=dims, max_patch=check_int(max_patch, 'max_patch', 2), slice_axis=slice_axis, logits=logits,
+                       include_background=include_background, multilabel=multilabel)
+        self.steps = self.computed = 0
+
+    def forward(self, pred, target):
+        if _skip_step(self): return pred.sum() * 0.0
+        self.computed += 1
+        return topo_loss(pred, target, **self.kw)
 
 # %% ../nbs/04_losses.ipynb #a318a176
 def _check_ids(group_ids, n, n_groups):
