@@ -93,6 +93,20 @@ def _labels(target, pred):
     if C == 1 or tuple(target.shape) == tuple(pred.shape) or tuple(target.shape) not in ((B, 1) + sp, (B,) + sp): return None
     return target.reshape((B,) + sp).long()
 
+def _drop_ignored(target, pred, ignore_index):
+    "`(target with its ignored voxels set to 0, labelled-voxel mask (B, 1, *spatial))`; `(target, None)` without `ignore_index`."
+    if ignore_index is None: return target, None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"ignore_index={ignore_index!r} must be an integer label (or None)")
+    _check_pred(pred)
+    if not torch.is_tensor(target): raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    B, sp = pred.shape[0], tuple(pred.shape[2:])
+    if tuple(target.shape) not in ((B, 1) + sp, (B,) + sp):
+        raise ValueError(f"ignore_index={ignore_index} needs class labels of shape {(B, 1) + sp} or {(B,) + sp} as target, "
+                         f"got {tuple(target.shape)}: a one-hot target has no label to ignore")
+    ign = target == ignore_index
+    return target.masked_fill(ign, 0), (~ign).reshape((B, 1) + sp).to(pred.dtype)
+
 def _class_weights(weights, C, ref):
     if weights is None: return None
     w = torch.as_tensor(weights, dtype=ref.dtype, device=ref.device).flatten()
@@ -124,11 +138,14 @@ def dice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities, 
               smooth_nr: float | None = None, # MONAI's `smooth_nr`: added to the numerator (`None`: `smooth`)
               smooth_dr: float | None = None, # MONAI's `smooth_dr`: added to the denominator (`None`: `smooth`)
               other_act: Callable | None = None, # MONAI's `other_act`: activation applied to the logits instead of sigmoid / softmax
+              ignore_index: int | None = None, # voxels of `target` with this label take no part (labels target only)
              ) -> torch.Tensor:
     "Soft Dice (or Jaccard) loss, 0 for a perfect prediction; correct for one sigmoid channel; MONAI's `DiceLoss` options."
     snr, sdr = _smooth_pair(smooth, smooth_nr, smooth_dr)
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction={reduction!r} must be 'mean' or 'none'")
+    target, valid = _drop_ignored(target, pred, ignore_index)
     p, t = _seg_inputs(pred, target, logits, multilabel, check, other_act)
+    if valid is not None: p, t = p * valid, t * valid                   # ignored voxels: 0 in both, as MONAI's mask
     dims = tuple(range(2, p.ndim))
     if batch: dims = (0,) + dims
     inter = (p * t).sum(dims)
@@ -151,14 +168,14 @@ class DiceLoss(nn.Module):
     def __init__(self, logits: bool = True, include_background: bool = True, weights=None, smooth: float = 1e-5,
                  multilabel: bool = False, batch: bool = False, reduction: str = 'mean', squared_pred: bool = False,
                  jaccard: bool = False, soft_label: bool = False, smooth_nr: float | None = None,
-                 smooth_dr: float | None = None, other_act: Callable | None = None):
+                 smooth_dr: float | None = None, other_act: Callable | None = None, ignore_index: int | None = None):
         super().__init__()
         _check_act(other_act, logits)
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                        multilabel=multilabel, batch=batch, reduction=reduction, squared_pred=squared_pred,
-                       jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, other_act=other_act)
+                       jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, other_act=other_act,
+                       ignore_index=ignore_index)
     def forward(self, pred, target): return dice_loss(pred, target, **self.kw)
-
 
 # %% ../nbs/04_losses.ipynb #0194e260
 def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabilities with `logits=False`)
@@ -179,6 +196,7 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
                  batch: bool = False, # Dice part: one Dice per channel over the whole batch
                  other_act: Callable | None = None, # activation for the Dice part only; the cross-entropy still takes the logits
                  weight: Sequence[float] | torch.Tensor | None = None, # MONAI's name for `weights` (give one of the two)
+                 ignore_index: int | None = None, # voxels of `target` with this label take no part in either part
                 ) -> torch.Tensor:
     "`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`), as MONAI's `DiceCELoss`."
     if weight is not None:
@@ -187,19 +205,24 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
     check_range(lambda_dice, 'lambda_dice', 0); check_range(lambda_ce, 'lambda_ce', 0)
     d = dice_loss(pred, target, logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                   multilabel=multilabel, check=check, squared_pred=squared_pred, jaccard=jaccard, soft_label=soft_label,
-                  smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, other_act=other_act)
+                  smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, other_act=other_act, ignore_index=ignore_index)
+    target, valid = _drop_ignored(target, pred, ignore_index)
     C = pred.shape[1]
     w = _class_weights(weights, C, pred)
     if multilabel or C == 1:
         t = _as_onehot(target, pred)
         wb = None if w is None else w.view((1, C) + (1,) * (pred.ndim - 2)).expand_as(pred)
-        ce = (F.binary_cross_entropy_with_logits(pred, t, weight=wb) if logits
-              else F.binary_cross_entropy(pred, t, weight=wb))
+        bce = F.binary_cross_entropy_with_logits if logits else F.binary_cross_entropy
+        if valid is None: ce = bce(pred, t, weight=wb)
+        else: ce = (bce(pred, t, weight=wb, reduction='none') * valid).sum() / (valid.sum() * C).clamp_min(1)
         if w is not None: ce = ce * C / w.sum()
     else:
         x = pred if logits else pred.clamp_min(1e-7).log()      # log-probabilities are logits for the softmax
         lab = _labels(target, pred)
-        if lab is not None: ce = F.cross_entropy(x, lab, weight=w)
+        if lab is not None and valid is not None:                # the mean over labelled voxels, as torch's ignore_index
+            v = valid[:, 0]
+            ce = (F.cross_entropy(x, lab, weight=w, reduction='none') * v).sum() / (v if w is None else w[lab] * v).sum().clamp_min(1e-12)
+        elif lab is not None: ce = F.cross_entropy(x, lab, weight=w)
         else:                                                 # one-hot / soft targets: torch's probability-target form
             t = _as_onehot(target, pred)
             if w is None: ce = F.cross_entropy(x, t)
@@ -212,7 +235,8 @@ class DiceCELoss(nn.Module):
     def __init__(self, logits: bool = True, include_background: bool = True, weights=None, smooth: float = 1e-5,
                  multilabel: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, squared_pred: bool = False,
                  jaccard: bool = False, soft_label: bool = False, smooth_nr: float | None = None,
-                 smooth_dr: float | None = None, batch: bool = False, other_act: Callable | None = None, weight=None):
+                 smooth_dr: float | None = None, batch: bool = False, other_act: Callable | None = None, weight=None,
+                 ignore_index: int | None = None):
         super().__init__()
         _check_act(other_act, logits)
         if weight is not None:
@@ -221,9 +245,8 @@ class DiceCELoss(nn.Module):
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                        multilabel=multilabel, lambda_dice=lambda_dice, lambda_ce=lambda_ce, squared_pred=squared_pred,
                        jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
-                       other_act=other_act)
+                       other_act=other_act, ignore_index=ignore_index)
     def forward(self, pred, target): return dice_ce_loss(pred, target, **self.kw)
-
 
 # %% ../nbs/04_losses.ipynb #1edc77b7
 def _soft_erode(x):
@@ -288,10 +311,13 @@ def soft_cldice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabil
                      multilabel: bool = False, # sigmoid per channel instead of softmax
                      check: bool = True, # validate `pred` for non-finite values
                      checkpoint: bool = False, # activation checkpointing of the skeleton iterations (memory for time)
+                     ignore_index: int | None = None, # voxels of `target` with this label are background in both masks
                     ) -> torch.Tensor:
     "Soft-clDice loss `1 - 2 Tprec Tsens / (Tprec + Tsens)` over soft skeletons; 0 for a perfect prediction."
     check_range(smooth, 'smooth', 0)
+    target, valid = _drop_ignored(target, pred, ignore_index)
     p, t = _seg_inputs(pred, target, logits, multilabel, check)
+    if valid is not None: p, t = p * valid, t * valid
     if not include_background and p.shape[1] > 1: p, t = p[:, 1:], t[:, 1:]
     if iters is None: iters = int(max_radius(t))
     return _cldice_from(p, t, iters, smooth, checkpoint).mean()
@@ -299,17 +325,18 @@ def soft_cldice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabil
 class SoftClDiceLoss(nn.Module):
     "Module twin of `soft_cldice_loss`; a fixed `iters` is checked against the target's radius on the first call."
     def __init__(self, iters: int | None = None, logits: bool = True, include_background: bool = False,
-                 smooth: float = 1.0, multilabel: bool = False, check_radius: bool = True, checkpoint: bool = False):
+                 smooth: float = 1.0, multilabel: bool = False, check_radius: bool = True, checkpoint: bool = False,
+                 ignore_index: int | None = None):
         super().__init__()
         if iters is not None: iters = check_int(iters, 'iters', 0)   # None: derive it from each target
         self.iters, self.check_radius, self._checked = iters, check_radius, False
         self.kw = dict(logits=logits, include_background=include_background, smooth=smooth, multilabel=multilabel,
-                       checkpoint=checkpoint)
+                       checkpoint=checkpoint, ignore_index=ignore_index)
 
     def forward(self, pred, target):
         if self.iters is not None and self.check_radius and not self._checked:
             self._checked = True
-            t = _as_onehot(target, pred)
+            t = _as_onehot(_drop_ignored(target, pred, self.kw['ignore_index'])[0], pred)
             if not self.kw['include_background'] and t.shape[1] > 1: t = t[:, 1:]
             r = int(max_radius(t))
             if self.iters < r:
@@ -358,9 +385,11 @@ def skeleton_recall_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or prob
     dims = tuple(range(2, p.ndim))
     return (1 - ((p * s).sum(dims) + smooth) / (s.sum(dims) + smooth)).mean()
 
-def _sample_masks(target, pred, include_background, keys=None):
+def _sample_masks(target, pred, include_background, keys=None, ignore_index=None):
     "The target's scored channels as a boolean array `(B, C', *spatial)` and one cache key per sample (given, or a content hash)."
+    target, valid = _drop_ignored(target, pred, ignore_index)
     t = _as_onehot(target, pred)
+    if valid is not None: t = t * valid                                 # ignored voxels: background
     if not include_background and t.shape[1] > 1: t = t[:, 1:]
     if keys is not None and len(keys) != t.shape[0]:
         raise ValueError(f"keys has {len(keys)} entries, expected one per sample (B={t.shape[0]})")
@@ -372,8 +401,9 @@ def _sample_masks(target, pred, include_background, keys=None):
 class SkeletonRecallLoss(nn.Module):
     "Skeleton recall with the target's tubed skeletons computed once per sample and kept in an LRU cache."
     def __init__(self, tube_radius: int = 1, logits: bool = True, include_background: bool = False,
-                 smooth: float = 1.0, multilabel: bool = False, max_cached: int = 512):
+                 smooth: float = 1.0, multilabel: bool = False, max_cached: int = 512, ignore_index: int | None = None):
         super().__init__()
+        self.ignore_index = ignore_index   # skeletons of the labelled foreground: ignored voxels are background
         self.tube_radius, self.max_cached = check_int(tube_radius, 'tube_radius', 0), check_int(max_cached, 'max_cached', 1)
         self.kw = dict(logits=logits, include_background=include_background, smooth=smooth, multilabel=multilabel)
         self._cache = LRUCache(max_items=self.max_cached)   # computed outside its lock: loader threads skeletonise in parallel
@@ -383,7 +413,7 @@ class SkeletonRecallLoss(nn.Module):
 
     def skeletons(self, target, pred, keys=None) -> torch.Tensor:
         "Tubed skeletons `(B, C', *spatial)` of the target's scored channels (cached per sample)."
-        tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys)
+        tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys, self.ignore_index)
         out = [self._cache.get_or_create(k, lambda _, m=tn[b]: np.stack([tubed_skeleton(c, self.tube_radius) for c in m]))
                for b, k in enumerate(ks)]
         return torch.from_numpy(np.stack(out)).to(pred.device)
@@ -415,16 +445,21 @@ def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabiliti
                   include_background: bool = False, # score channel 0 too (ignored for one channel)
                   spacing_mm: float | Sequence[float] = 1.0, # voxel size for the distance transform
                   multilabel: bool = False, # sigmoid per channel instead of softmax
+                  ignore_index: int | None = None, # voxels of `target` with this label: background for phi, left out of the mean
                  ) -> torch.Tensor:
     "`mean((p - t) * phi)` with phi the target's signed distance (mm): >= 0, and 0 for a perfect prediction."
+    target, valid = _drop_ignored(target, pred, ignore_index)
     p, t = _seg_inputs(pred, target, logits, multilabel)
+    if valid is not None: t = t * valid
     if not include_background and p.shape[1] > 1: p, t = p[:, 1:], t[:, 1:]
     if dist is None:
         tn = t.detach().cpu().numpy()
         dist = torch.from_numpy(np.stack([np.stack([signed_distance(c, spacing_mm) for c in s]) for s in tn]))
     if tuple(dist.shape) != tuple(p.shape):
         raise ValueError(f"dist has shape {tuple(dist.shape)}, expected {tuple(p.shape)} (pred's scored channels)")
-    return ((p - t) * dist.to(p.device, p.dtype)).mean()
+    err = (p - t) * dist.to(p.device, p.dtype)
+    if valid is None: return err.mean()
+    return (err * valid).sum() / (valid.sum() * p.shape[1]).clamp_min(1)   # the mean over labelled voxels
 
 def _skip_step(module) -> bool:
     "Count a training call of `module` (`module.steps`) and say whether its `every_n_steps` schedule skips it; eval never skips."
@@ -435,17 +470,18 @@ def _skip_step(module) -> bool:
 class BoundaryLoss(nn.Module):
     "Boundary loss with serialised, cached distance transforms and an optional `every_n_steps`."
     def __init__(self, logits: bool = True, include_background: bool = False, spacing_mm=1.0,
-                 multilabel: bool = False, every_n_steps: int = 1, max_cached: int = 64):
+                 multilabel: bool = False, every_n_steps: int = 1, max_cached: int = 64, ignore_index: int | None = None):
         super().__init__()
         self.every_n_steps, self.max_cached = check_int(every_n_steps, 'every_n_steps', 1), check_int(max_cached, 'max_cached', 1)
         self.spacing_mm = spacing_mm
-        self.kw = dict(logits=logits, include_background=include_background, multilabel=multilabel)
+        self.kw = dict(logits=logits, include_background=include_background, multilabel=multilabel,
+                       ignore_index=ignore_index)
         self._cache, self._lock = LRUCache(max_items=self.max_cached), threading.Lock()   # the lock serialises the transforms
         self.steps = self.computed = 0
 
     def distances(self, target, pred, keys=None) -> torch.Tensor:
         "Signed distances `(B, C', *spatial)` of the target's scored channels; one transform at a time, cached."
-        tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys)
+        tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys, self.kw['ignore_index'])
         with self._lock:   # one transform at a time (and each sample once), however many loader threads call
             out = [self._cache.get_or_create(k, lambda _, m=tn[b]: np.stack([signed_distance(c, self.spacing_mm) for c in m]))
                    for b, k in enumerate(ks)]
