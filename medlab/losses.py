@@ -542,9 +542,12 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
               logits: bool = True, # `pred` is raw network output
               include_background: bool = False, # score channel 0 too (ignored for one channel)
               multilabel: bool = False, # sigmoid per channel instead of softmax
+              ignore_index: int | None = None, # voxels of `target` with this label are background in both masks
              ) -> torch.Tensor:
     "Persistent-homology loss (Hu et al. 2019): the target's Betti numbers of features pushed to full persistence, the rest to the diagonal."
+    target, valid = _drop_ignored(target, pred, ignore_index)
     p, t = _seg_inputs(pred, target, logits, multilabel)
+    if valid is not None: p, t = p * valid, t * valid
     if not include_background and p.shape[1] > 1: p, t = p[:, 1:], t[:, 1:]
     max_patch = check_int(max_patch, 'max_patch', 2)
     nd, n = p.ndim - 2, p.shape[0] * p.shape[1]
@@ -566,11 +569,12 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
 class TopoLoss(nn.Module):
     "Module twin of `topo_loss`, computed on one training call in `every_n_steps` (a graph-connected 0 on the others)."
     def __init__(self, dims: Sequence[int] | None = None, max_patch: int = 64, slice_axis: int | None = None,
-                 logits: bool = True, include_background: bool = False, multilabel: bool = False, every_n_steps: int = 1):
+                 logits: bool = True, include_background: bool = False, multilabel: bool = False, every_n_steps: int = 1,
+                 ignore_index: int | None = None):
         super().__init__()
         self.every_n_steps = check_int(every_n_steps, 'every_n_steps', 1)
         self.kw = dict(dims=dims, max_patch=check_int(max_patch, 'max_patch', 2), slice_axis=slice_axis, logits=logits,
-                       include_background=include_background, multilabel=multilabel)
+                       include_background=include_background, multilabel=multilabel, ignore_index=ignore_index)
         self.steps = self.computed = 0
 
     def forward(self, pred, target):
