@@ -53,9 +53,17 @@ def _as_mask(x, name):
                          f"threshold probabilities first, e.g. {name} > 0.5")
     return a.astype(bool)
 
-def _mask_pair(pred, target, ndim=None):
+def _mask_pair(pred, target, ndim=None, ignore_index=None):
+    "Two boolean masks of one shape; with `ignore_index`, `target` holds labels and its ignored voxels are cleared in both."
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            raise ValueError(f"ignore_index={ignore_index!r} must be an integer label (or None)")
+        ta = _to_numpy(target, 'target')
+        ign = ta == ignore_index
+        target = np.where(ign, 0, ta)
     p, t = _as_mask(pred, 'pred'), _as_mask(target, 'target')
     _same_shape(p, t)
+    if ignore_index is not None: p, t = p & ~ign, t & ~ign
     if ndim is not None and p.ndim not in ndim:
         want = ' or '.join(map(str, ndim))
         raise ValueError(f"pred and target must have {want} dimensions ((H, W) or (D, H, W)), got shape {p.shape}")
@@ -267,17 +275,19 @@ def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `
 # %% ../nbs/05_metrics.ipynb #d47c427b
 def dice(pred, # binary mask (bool or 0/1), any shape
          target, # binary reference mask, same shape
+         ignore_index: int | None = None, # label of `target` to ignore: background in both
         ) -> float:
     "Dice coefficient `2|P∩T| / (|P| + |T|)`; 1.0 when both masks are empty."
-    p, t = _mask_pair(pred, target)
+    p, t = _mask_pair(pred, target, ignore_index=ignore_index)
     s = int(p.sum()) + int(t.sum())
     return 1.0 if s == 0 else 2.0 * int((p & t).sum()) / s
 
 def iou(pred, # binary mask (bool or 0/1), any shape
         target, # binary reference mask, same shape
+        ignore_index: int | None = None, # label of `target` to ignore: background in both
        ) -> float:
     "Intersection over union (Jaccard) `|P∩T| / |P∪T|`; 1.0 when both masks are empty."
-    p, t = _mask_pair(pred, target)
+    p, t = _mask_pair(pred, target, ignore_index=ignore_index)
     u = int((p | t).sum())
     return 1.0 if u == 0 else int((p & t).sum()) / u
 
@@ -313,9 +323,10 @@ def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
                       target, # binary reference mask, same shape, non-empty
                       spacing_mm: float | Sequence[float], # voxel size along each axis in mm (a number for isotropic)
                       distance_metric: str = 'euclidean', # `'euclidean'` (exact, in mm), or `'chessboard'` / `'taxicab'` steps times the spacing (isotropic spacing only)
+                      ignore_index: int | None = None, # label of `target` to ignore: background in both
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Distances in mm from each surface voxel of `pred` to the surface of `target`, and from `target`'s to `pred`'s."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     sp = _spacing(spacing_mm, p.ndim)
     for m, n in ((p, 'pred'), (t, 'target')):
         if not m.any(): raise ValueError(f"surface_distances: {n} is empty, so it has no surface to measure from")
@@ -343,10 +354,11 @@ def hd95(pred, # binary mask `(H, W)` or `(D, H, W)`
          percentile: float = 95, # 100 gives the (maximum) Hausdorff distance
          distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
          empty: str = 'defined', # two empty masks give 0 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+         ignore_index: int | None = None, # label of `target` to ignore: background in both
         ) -> float:
     "Symmetric robust Hausdorff distance in mm: the larger of the two directed `percentile`-th surface distances."
     check_range(percentile, 'percentile', 0, 100)
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     e = _empty_case(p, t, 'hd95', 0.0, math.inf, empty)
     if e is not None: return e
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
@@ -357,9 +369,10 @@ def assd(pred, # binary mask `(H, W)` or `(D, H, W)`
          spacing_mm: float | Sequence[float], # voxel size along each axis in mm
          distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
          empty: str = 'defined', # two empty masks give 0 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+         ignore_index: int | None = None, # label of `target` to ignore: background in both
         ) -> float:
     "Average symmetric surface distance in mm: the mean over both surfaces of the distance to the other."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     e = _empty_case(p, t, 'assd', 0.0, math.inf, empty)
     if e is not None: return e
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
@@ -371,10 +384,13 @@ def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance
                  spacing_mm: float | Sequence[float], # voxel size along each spatial axis in mm
                  distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
                  empty: str = 'defined', # two empty masks give 1 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+                 ignore_index: int | None = None, # label of `target` to ignore: background in both
                 ) -> float | dict[str, float]:
     "Normalised surface Dice at a tolerance: the fraction of both surfaces within `tolerance_mm` of the other; per class with one tolerance per class."
     if np.ndim(tolerance_mm) > 0:
         tols = [float(v) for v in np.asarray(tolerance_mm, dtype=float).ravel()]
+        if ignore_index is not None: raise ValueError("ignore_index needs one binary mask pair; with one tolerance per class, "
+                                                      "clear the ignored voxels in each class mask first")
         p, t = _as_mask(pred, 'pred'), _as_mask(target, 'target')
         _same_shape(p, t)
         if p.ndim not in (3, 4) or p.shape[0] != len(tols):
@@ -385,20 +401,20 @@ def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance
         out['mean'] = float(np.mean(vals)) if vals else math.nan   # over the classes that are not nan, as MONAI users average
         return out
     check_range(tolerance_mm, 'tolerance_mm', 0, None)
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     e = _empty_case(p, t, 'surface_dice', 1.0, 0.0, empty)
     if e is not None: return e
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float(((d_pt <= tolerance_mm).sum() + (d_tp <= tolerance_mm).sum()) / (d_pt.size + d_tp.size))
 
-
 # %% ../nbs/05_metrics.ipynb #75ffaeef
 def cldice(pred, # binary mask `(H, W)` or `(D, H, W)`
            target, # binary reference mask, same shape
+           ignore_index: int | None = None, # label of `target` to ignore: background in both
           ) -> float:
     "Centreline Dice with hard skeletons (scikit-image `skeletonize`): harmonic mean of topology precision and sensitivity."
     from skimage.morphology import skeletonize
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     pe, te = not p.any(), not t.any()
     if pe and te: return 1.0
     if pe or te: return 0.0
@@ -434,9 +450,10 @@ def betti_numbers(mask, # binary mask `(H, W)` or `(D, H, W)`
 def betti_errors(pred, # binary mask `(H, W)` or `(D, H, W)`
                  target, # binary reference mask, same shape
                  connectivity: int | None = None, # foreground connectivity, as in `betti_numbers`
+                 ignore_index: int | None = None, # label of `target` to ignore: background in both
                 ) -> dict[str, float]:
     "Absolute Betti-number errors `{'b0': |Δb0|, 'b1': |Δb1|[, 'b2': |Δb2|]}`, plus their sum as `'total'`."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     bp, bt = betti_numbers(p, connectivity), betti_numbers(t, connectivity)
     out = {f'b{k}': float(abs(x - y)) for k, (x, y) in enumerate(zip(bp, bt))}
     out['total'] = float(sum(out.values()))
@@ -466,10 +483,11 @@ def variation_of_information(pred, # binary mask (or integer labels with `label_
                              connectivity: int | None = None, # component connectivity in hops, 1..ndim (default ndim: 8 in 2-D, 26 in 3-D)
                              union_foreground: bool = True, # compare only voxels in the union of both foregrounds (label != 0)
                              return_parts: bool = False, # return `(H(pred|target), H(target|pred))` instead of their sum
+                             ignore_index: int | None = None, # label of `target` to ignore (see above)
                             ) -> float | tuple[float, float]:
     "Variation of information `H(pred|target) + H(target|pred)` in bits between two segmentations."
     if label_components:
-        p, t = _mask_pair(pred, target)
+        p, t = _mask_pair(pred, target, ignore_index=ignore_index)
         if connectivity is not None: check_int(connectivity, 'connectivity', 1, p.ndim)
         p, t = _components(p, connectivity), _components(t, connectivity)
     else:
@@ -478,6 +496,7 @@ def variation_of_information(pred, # binary mask (or integer labels with `label_
         for a, n in ((p, 'pred'), (t, 'target')):
             if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
                 raise ValueError(f"{n} must be an integer label image when label_components=False, got dtype {a.dtype}")
+        if ignore_index is not None: p, t = p[t != ignore_index], t[t != ignore_index]
     if union_foreground:
         u = (p != 0) | (t != 0)
         p, t = p[u], t[u]
@@ -499,9 +518,10 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
                weights: Sequence[float] = (0.34, 0.33, 0.33), # per homology dimension (b0, b1, b2)
                tiles: int = 2, # split each axis into this many parts and sum the counts (the challenge scorer uses 2)
                connectivity: int | None = None, # foreground connectivity for `betti_numbers` (default ndim)
+               ignore_index: int | None = None, # label of `target` to ignore: background in both
               ) -> dict[str, float]:
     "The challenge's topological F1 from Betti-number counts matched by number: `{'topo_score', 'topo_f1_b0', ...}`."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     check_int(tiles, 'tiles', 1)
     nd = p.ndim  # number of Betti numbers: 2 in 2-D, 3 in 3-D
     if len(weights) < nd: raise ValueError(f"weights={tuple(weights)!r} needs one weight per homology dimension ({nd})")
@@ -525,9 +545,10 @@ def surface_detection_score(pred, # binary mask `(D, H, W)` (2-D `(H, W)` also a
                             voi_alpha: float = 0.3, # VOI score `1 / (1 + voi_alpha * VOI)` (challenge: 0.3)
                             weights: Sequence[float] = (0.30, 0.35, 0.35), # (topology, surface Dice, VOI) weights
                             topo_tiles: int = 2, # tiles per axis for the topology counts (challenge: 2)
+                            ignore_index: int | None = None, # label of `target` to ignore: background in both
                            ) -> dict[str, float]:
     "Vesuvius surface-detection composite `0.30 TopoScore + 0.35 SurfaceDice@τ + 0.35 VOI_score`, with its parts."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     if ignore_mask is not None:
         ign = _as_mask(ignore_mask, 'ignore_mask'); _same_shape(ign, t, 'ignore_mask', 'target')
         p, t = p & ~ign, t & ~ign
