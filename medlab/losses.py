@@ -368,6 +368,7 @@ def tubed_skeleton(mask: np.ndarray | torch.Tensor, # `(H, W)` or `(D, H, W)` bi
     if tube_radius: sk = binary_dilation(sk, iterate_structure(generate_binary_structure(m.ndim, 1), tube_radius))
     return sk & m
 
+# %% ../nbs/04_losses.ipynb #14944bd8
 def skeleton_recall_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities
                          skeleton: torch.Tensor, # `(B, C', *spatial)` tubed target skeletons, C' = scored channels
                          logits: bool = True, # `pred` is raw network output
@@ -461,6 +462,7 @@ def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabiliti
     if valid is None: return err.mean()
     return (err * valid).sum() / (valid.sum() * p.shape[1]).clamp_min(1)   # the mean over labelled voxels
 
+# %% ../nbs/04_losses.ipynb #7745b5ce
 def _skip_step(module) -> bool:
     "Count a training call of `module` (`module.steps`) and say whether its `every_n_steps` schedule skips it; eval never skips."
     if not module.training: return False
@@ -623,6 +625,7 @@ def group_targets(target: torch.Tensor, # `(N,)` per-point targets, constant wit
     tg = _group_table(target, ids, G, atol, True)
     return tg.masked_fill(torch.bincount(ids, minlength=G) == 0, float('nan'))
 
+# %% ../nbs/04_losses.ipynb #adcca74f
 def group_mean_loss(pred: torch.Tensor, # `(N,)` or `(N, 1)` per-point predictions
                     target: torch.Tensor, # per group `(G,)`, or per point `(N,)` constant within each group
                     group_ids: torch.Tensor, # `(N,)` integer group of each point, in `0..G-1`
@@ -807,6 +810,7 @@ def code_usage(codes: torch.Tensor, # integer code indices, any shape
     perplexity = torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum())
     return perplexity.to(dtype), (counts > 0).double().mean().to(dtype)
 
+# %% ../nbs/04_losses.ipynb #923a962c
 class VQOutput(NamedTuple):
     quantized: torch.Tensor   # (B, dim, *spatial), straight-through to the encoder
     loss: torch.Tensor        # commitment (+ codebook) loss, a scalar
