@@ -123,21 +123,26 @@ def _smooth_pair(smooth, smooth_nr, smooth_dr):
     return float(snr), float(sdr)
 
 def dice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities, spatial `(H, W)` or `(D, H, W)`
-              target: torch.Tensor, # same shape (one-hot / binary / soft in [0, 1]) or integer labels `(B, 1, *spatial)`
+              # same shape (one-hot / binary / soft in [0, 1]) or integer labels `(B, 1, *spatial)`
+              target: torch.Tensor,
               logits: bool = True, # `pred` is raw network output (sigmoid / softmax / `other_act` applied here)
               include_background: bool = True, # keep channel 0 (ignored for one channel, which is the foreground)
-              weights: Sequence[float] | torch.Tensor | None = None, # per-channel weights (length C) for the channel mean
-              smooth: float = 1e-5, # added to numerator and denominator (both, unless `smooth_nr` / `smooth_dr` say otherwise)
+              # per-channel weights (length C) for the channel mean
+              weights: Sequence[float] | torch.Tensor | None = None,
+              # added to numerator and denominator (both, unless `smooth_nr` / `smooth_dr` say otherwise)
+              smooth: float = 1e-5,
               multilabel: bool = False, # sigmoid per channel instead of softmax over channels
               batch: bool = False, # pool the batch before the ratio (one Dice per channel) instead of per sample
               reduction: str = 'mean', # `'mean'` -> scalar; `'none'` -> `(B, C')` (or `(C',)` with `batch=True`)
               check: bool = True, # validate `pred` for non-finite values (one extra pass)
               squared_pred: bool = False, # MONAI's `squared_pred`: squares in the denominator, `sum(p**2) + sum(t**2)`
               jaccard: bool = False, # MONAI's `jaccard`: the soft IoU form, denominator `2 (|P| + |T| - |P∩T|)`
-              soft_label: bool = False, # MONAI's `soft_label`: intersection `(|P| + |T| - |P - T|) / 2`, exact for soft targets
+              # MONAI's `soft_label`: intersection `(|P| + |T| - |P - T|) / 2`, exact for soft targets
+              soft_label: bool = False,
               smooth_nr: float | None = None, # MONAI's `smooth_nr`: added to the numerator (`None`: `smooth`)
               smooth_dr: float | None = None, # MONAI's `smooth_dr`: added to the denominator (`None`: `smooth`)
-              other_act: Callable | None = None, # MONAI's `other_act`: activation applied to the logits instead of sigmoid / softmax
+              # MONAI's `other_act`: activation applied to the logits instead of sigmoid / softmax
+              other_act: Callable | None = None,
               ignore_index: int | None = None, # voxels of `target` with this label take no part (labels target only)
              ) -> torch.Tensor:
     "Soft Dice (or Jaccard) loss, 0 for a perfect prediction; correct for one sigmoid channel; MONAI's `DiceLoss` options."
@@ -153,7 +158,8 @@ def dice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities, 
     else:
         denom = p.sum(dims) + t.sum(dims)
         if soft_label: inter = (denom - (p - t).abs().sum(dims)) / 2   # = sum(p * t) for binary targets
-    if jaccard: denom = 2 * (denom - inter)                             # 2 |P ∪ T|, so a perfect prediction still gives 0
+    # 2 |P ∪ T|, so a perfect prediction still gives 0
+    if jaccard: denom = 2 * (denom - inter)
     loss = 1 - (2 * inter + snr) / (denom + sdr)
     w = _class_weights(weights, p.shape[1], p)
     if not include_background and p.shape[1] > 1:
@@ -180,7 +186,8 @@ class DiceLoss(nn.Module):
 # %% ../nbs/04_losses.ipynb #0194e260
 def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabilities with `logits=False`)
                  target: torch.Tensor, # same shape (one-hot / binary / soft) or integer labels `(B, 1, *spatial)`
-                 logits: bool = True, # `pred` is raw network output: the cross-entropy takes it as logits, the Dice its activation
+                 # `pred` is raw network output: the cross-entropy takes it as logits, the Dice its activation
+                 logits: bool = True,
                  include_background: bool = True, # keep channel 0 in the Dice part
                  weights: Sequence[float] | torch.Tensor | None = None, # per-channel (class) weights for both parts
                  smooth: float = 1e-5, # Dice smoothing
@@ -194,8 +201,10 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
                  smooth_nr: float | None = None, # Dice part: numerator constant (`None`: `smooth`)
                  smooth_dr: float | None = None, # Dice part: denominator constant (`None`: `smooth`)
                  batch: bool = False, # Dice part: one Dice per channel over the whole batch
-                 other_act: Callable | None = None, # activation for the Dice part only; the cross-entropy still takes the logits
-                 weight: Sequence[float] | torch.Tensor | None = None, # MONAI's name for `weights` (give one of the two)
+                 # activation for the Dice part only; the cross-entropy still takes the logits
+                 other_act: Callable | None = None,
+                 # MONAI's name for `weights` (give one of the two)
+                 weight: Sequence[float] | torch.Tensor | None = None,
                  ignore_index: int | None = None, # voxels of `target` with this label take no part in either part
                 ) -> torch.Tensor:
     "`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`), as MONAI's `DiceCELoss`."
@@ -219,7 +228,8 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
     else:
         x = pred if logits else pred.clamp_min(1e-7).log()      # log-probabilities are logits for the softmax
         lab = _labels(target, pred)
-        if lab is not None and valid is not None:                # the mean over labelled voxels, as torch's ignore_index
+        # the mean over labelled voxels, as torch's ignore_index
+        if lab is not None and valid is not None:
             v = valid[:, 0]
             ce = (F.cross_entropy(x, lab, weight=w, reduction='none') * v).sum() / (v if w is None else w[lab] * v).sum().clamp_min(1e-12)
         elif lab is not None: ce = F.cross_entropy(x, lab, weight=w)
@@ -265,7 +275,8 @@ def _skel_step(x, skel):
 
 def soft_skeleton(x: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` probabilities in [0, 1]
                   iters: int, # erosion steps: at least the largest object radius in voxels (`max_radius`)
-                  checkpoint: bool = False, # recompute each iteration in backward instead of storing it (less memory, ~1.3x time)
+                  # recompute each iteration in backward instead of storing it (less memory, ~1.3x time)
+                  checkpoint: bool = False,
                  ) -> torch.Tensor:
     "Differentiable skeleton by iterated soft min/max pooling (clDice's `soft_skel`); values in [0, 1]."
     _check_pred(x, 'x')
@@ -407,7 +418,8 @@ class SkeletonRecallLoss(nn.Module):
         self.ignore_index = ignore_index   # skeletons of the labelled foreground: ignored voxels are background
         self.tube_radius, self.max_cached = check_int(tube_radius, 'tube_radius', 0), check_int(max_cached, 'max_cached', 1)
         self.kw = dict(logits=logits, include_background=include_background, smooth=smooth, multilabel=multilabel)
-        self._cache = LRUCache(max_items=self.max_cached)   # computed outside its lock: loader threads skeletonise in parallel
+        # computed outside its lock: loader threads skeletonise in parallel
+        self._cache = LRUCache(max_items=self.max_cached)
 
     hits = property(lambda self: self._cache.hits, doc="Skeletons found in the cache.")
     misses = property(lambda self: self._cache.misses, doc="Skeletons computed.")
@@ -441,12 +453,14 @@ def signed_distance(mask: np.ndarray | torch.Tensor, # `(H, W)` or `(D, H, W)` b
 
 def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities
                   target: torch.Tensor, # binary target, same shape (or labels `(B, 1, *spatial)`)
-                  dist: torch.Tensor | None = None, # precomputed signed distances `(B, C', *spatial)`; `None`: computed here
+                  # precomputed signed distances `(B, C', *spatial)`; `None`: computed here
+                  dist: torch.Tensor | None = None,
                   logits: bool = True, # `pred` is raw network output
                   include_background: bool = False, # score channel 0 too (ignored for one channel)
                   spacing_mm: float | Sequence[float] = 1.0, # voxel size for the distance transform
                   multilabel: bool = False, # sigmoid per channel instead of softmax
-                  ignore_index: int | None = None, # voxels of `target` with this label: background for phi, left out of the mean
+                  # voxels of `target` with this label: background for phi, left out of the mean
+                  ignore_index: int | None = None,
                  ) -> torch.Tensor:
     "`mean((p - t) * phi)` with phi the target's signed distance (mm): >= 0, and 0 for a perfect prediction."
     target, valid = _drop_ignored(target, pred, ignore_index)
@@ -478,7 +492,8 @@ class BoundaryLoss(nn.Module):
         self.spacing_mm = spacing_mm
         self.kw = dict(logits=logits, include_background=include_background, multilabel=multilabel,
                        ignore_index=ignore_index)
-        self._cache, self._lock = LRUCache(max_items=self.max_cached), threading.Lock()   # the lock serialises the transforms
+        # the lock serialises the transforms
+        self._cache, self._lock = LRUCache(max_items=self.max_cached), threading.Lock()
         self.steps = self.computed = 0
 
     def distances(self, target, pred, keys=None) -> torch.Tensor:
@@ -538,9 +553,11 @@ def _topo_patch(p, t, dims):
 
 def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits or probabilities
               target: torch.Tensor, # binary target, same shape (or labels `(B, 1, *spatial)` for `C > 1`)
-              dims: Sequence[int] | None = None, # homology dimensions to match (`None`: all, 0..ndim-1 of what is computed)
+              # homology dimensions to match (`None`: all, 0..ndim-1 of what is computed)
+              dims: Sequence[int] | None = None,
               max_patch: int = 64, # inputs larger than this along an axis are tiled into patches of at most this size
-              slice_axis: int | None = None, # 3-D input: compute on the 2-D slices across this spatial axis (0, 1 or 2)
+              # 3-D input: compute on the 2-D slices across this spatial axis (0, 1 or 2)
+              slice_axis: int | None = None,
               logits: bool = True, # `pred` is raw network output
               include_background: bool = False, # score channel 0 too (ignored for one channel)
               multilabel: bool = False, # sigmoid per channel instead of softmax
@@ -556,7 +573,8 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
     if slice_axis is not None:
         if nd != 3 or slice_axis not in (0, 1, 2):
             raise ValueError(f"slice_axis={slice_axis!r} must be 0, 1 or 2 for a 3-D pred, got pred of shape {tuple(p.shape)}")
-        p, t = p.movedim(2 + slice_axis, 2).flatten(1, 2), t.movedim(2 + slice_axis, 2).flatten(1, 2)   # slices as channels
+        # slices as channels
+        p, t = p.movedim(2 + slice_axis, 2).flatten(1, 2), t.movedim(2 + slice_axis, 2).flatten(1, 2)
         nd = 2
     dims = tuple(range(nd)) if dims is None else tuple(dims)
     if not dims or any(k not in range(nd) for k in dims):
@@ -603,7 +621,8 @@ def _group_table(target, ids, G, atol, check):
     tg = target.new_zeros(G).scatter_(0, ids, target)              # any member's value: they must all agree
     if check:
         ref = tg[ids]
-        ne = torch.nonzero(target != ref).flatten()                # exact first (NaN != NaN), tolerance on the few left
+        # exact first (NaN != NaN), tolerance on the few left
+        ne = torch.nonzero(target != ref).flatten()
         if ne.numel():
             bad = ne[~((target[ne] - ref[ne]).abs() <= atol + 1e-5 * ref[ne].abs())]
             if bad.numel():
@@ -613,7 +632,7 @@ def _group_table(target, ids, G, atol, check):
                                  f"{' ...' if gb.numel() > 10 else ''}; each group needs one target value")
     return tg
 
-def group_targets(target: torch.Tensor, # `(N,)` per-point targets, constant within each group (the seed's npz `intensities`)
+def group_targets(target: torch.Tensor, # `(N,)` per-point targets, constant per group (the seed's `intensities`)
                   group_ids: torch.Tensor, # `(N,)` integer group of each point
                   n_groups: int | None = None, # G; `None`: `group_ids.max() + 1`
                   atol: float = 1e-6, # tolerance of the constant-within-group check
@@ -629,7 +648,8 @@ def group_targets(target: torch.Tensor, # `(N,)` per-point targets, constant wit
 def group_mean_loss(pred: torch.Tensor, # `(N,)` or `(N, 1)` per-point predictions
                     target: torch.Tensor, # per group `(G,)`, or per point `(N,)` constant within each group
                     group_ids: torch.Tensor, # `(N,)` integer group of each point, in `0..G-1`
-                    n_groups: int | None = None, # G; `None`: `group_ids.max() + 1` (or `len(target)` for a per-group target)
+                    # G; `None`: `group_ids.max() + 1` (or `len(target)` for a per-group target)
+                    n_groups: int | None = None,
                     weights: torch.Tensor | None = None, # `(G,)` non-negative per-group weights of the MSE
                     target_layout: str = 'auto', # `'group'`, `'point'`, or `'auto'` (by length; ambiguous when N == G)
                     return_stats: bool = False, # also return `{'n_used': groups scored, 'n_empty': groups ignored}`
@@ -756,9 +776,10 @@ class PoseLoss(nn.Module):
     def forward(self, pred, target): return pose_loss(pred, target, **self.kw)
 
 # %% ../nbs/04_losses.ipynb #ff48f6ff
-def sequence_consistency_loss(curr: torch.Tensor, # `(B, ...)` predictions for each sample's `curr` frame, batch in sequence order
+def sequence_consistency_loss(curr: torch.Tensor, # `(B, ...)` predictions of each sample's `curr` frame, in order
                               prev: torch.Tensor, # `(B, ...)` predictions for each sample's `prev` frame
-                              seq_ids: torch.Tensor | None = None, # `(B,)` sequence of each sample: pairs across sequences are skipped
+                              # `(B,)` sequence of each sample: pairs across sequences are skipped
+                              seq_ids: torch.Tensor | None = None,
                               kind: str = 'mse', # `'mse'` or `'l1'`
                              ) -> torch.Tensor:
     "Mean `kind` distance between `curr[k]` and `prev[k+1]` over consecutive pairs of the same sequence (0 if none)."
@@ -825,7 +846,8 @@ class VectorQuantizer(nn.Module):
                  dim: int, # code dimension = channels of the encoder output
                  beta: float = 0.25, # commitment weight
                  ema_decay: float | None = 0.99, # EMA decay of the codebook; `None`: learn the codebook by gradient
-                 restart_dead_codes: bool = True, # re-initialise codes whose EMA usage < `dead_threshold` (training only)
+                 # re-initialise codes whose EMA usage < `dead_threshold` (training only)
+                 restart_dead_codes: bool = True,
                  dead_threshold: float = 1e-3, # EMA count below which a code is dead
                  eps: float = 1e-5, # Laplace smoothing of the EMA counts
                 ):
@@ -839,7 +861,8 @@ class VectorQuantizer(nn.Module):
         if ema_decay is None: self.embed = nn.Parameter(init)
         else:
             self.register_buffer('embed', init)
-            self.register_buffer('cluster_size', torch.zeros(n_codes))   # zero: every unused code is restarted on the first step
+            # zero: every unused code is restarted on the first step
+            self.register_buffer('cluster_size', torch.zeros(n_codes))
             self.register_buffer('embed_sum', torch.zeros(n_codes, dim))
         self.register_buffer('restarts', torch.zeros((), dtype=torch.long))
 
@@ -939,5 +962,6 @@ class CombinedLoss(nn.Module):
             out[name] = v.detach()
             total = v * w if total is None else total + v * w
         if self.training: self.step += 1
-        if total is None: raise RuntimeError(f"no term is scheduled at step {step}")  # only if every term skips this step
+        # only if every term skips this step
+        if total is None: raise RuntimeError(f"no term is scheduled at step {step}")
         return {self.total_key: total, **out}

@@ -119,7 +119,8 @@ def nmse(pred, # prediction, any shape
 
 def nrmse(pred, # prediction, any shape
           target, # reference, same shape; the normaliser is computed from it
-          normalization: str = 'euclidean', # scikit-image's: `'euclidean'` (RMS of target), `'min-max'` (its range) or `'mean'` (its mean)
+          # scikit-image's: `'euclidean'` (RMS of target), `'min-max'` (its range) or `'mean'` (its mean)
+          normalization: str = 'euclidean',
          ) -> float:
     "Normalised root mean squared error `sqrt(mean((pred - target)**2)) / norm(target)`, as scikit-image's `normalized_root_mse`."
     norms = {'euclidean': lambda t: math.sqrt(float((t * t).mean())), 'min-max': lambda t: float(t.max() - t.min()),
@@ -137,7 +138,8 @@ def nrmse(pred, # prediction, any shape
 
 def psnr(pred, # prediction, any shape
          target, # reference, same shape
-         data_range: float | None = None, # span of possible values (e.g. 1.0, 255, 4095); required unless both are uint8
+         # span of possible values (e.g. 1.0, 255, 4095); required unless both are uint8
+         data_range: float | None = None,
         ) -> float:
     "Peak signal-to-noise ratio in dB, `10 log10(data_range**2 / MSE)` over the whole array; `inf` for identical inputs."
     p, t = _image_pair(pred, target)
@@ -176,7 +178,8 @@ def _filter(x, k, nsp):
     return torch.from_numpy(a)
 
 def gaussian_blur(x: torch.Tensor, # any shape; the trailing `spatial_dims` axes are filtered
-                  sigma: float | Sequence[float], # standard deviation in voxels, one for all axes or one per spatial axis (0: that axis untouched)
+                  # standard deviation in voxels, one for all axes or one per spatial axis (0: that axis untouched)
+                  sigma: float | Sequence[float],
                   spatial_dims: int | None = None, # how many trailing axes to filter; `None`: all of them
                   truncate: float = 4.0, # kernel radius in standard deviations (scipy's default 4.0; SSIM uses 3.5)
                  ) -> torch.Tensor:
@@ -214,20 +217,26 @@ def _box_filter(x, w, nsp):
 def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `spatial_dims` set
          target, # reference, same shape
          data_range: float | None = None, # span of possible values; required unless both are uint8
-         spatial_dims: int | None = None, # 2 or 3: the trailing axes that form one image, leading axes are averaged over; `None`: all axes
+         # 2 or 3: the trailing axes that form one image, leading axes are averaged over; `None`: all axes
+         spatial_dims: int | None = None,
          sigma: float = 1.5, # standard deviation of the gaussian window, in pixels
          K1: float = 0.01, # luminance constant: `C1 = (K1 * data_range)**2`
          K2: float = 0.03, # contrast constant: `C2 = (K2 * data_range)**2`
          full: bool = False, # also return the SSIM map (a float64 tensor, the shape of the input)
-         gaussian_weights: bool = True, # gaussian window (Wang et al.); `False`: scikit-image's default uniform `win_size` window
-         win_size: int | None = None, # side of the uniform window (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
-         use_sample_covariance: bool | None = None, # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window (scikit-image), False for the gaussian (the paper)
-         channel_axis: int | None = None, # axis holding channels (scikit-image's name): SSIM per channel, then their mean; the other axes are spatial
+         # gaussian window (Wang et al.); `False`: scikit-image's default uniform `win_size` window
+         gaussian_weights: bool = True,
+         # side of the uniform window (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
+         win_size: int | None = None,
+         # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window (scikit-image), False for the gaussian (the paper)
+         use_sample_covariance: bool | None = None,
+         # axis holding channels (scikit-image's name): SSIM per channel, then their mean; the other axes are spatial
+         channel_axis: int | None = None,
         ) -> float | tuple[float, torch.Tensor]:
     "SSIM in 2-D or 3-D, equal to scikit-image's `structural_similarity` (gaussian window by default, or its uniform one)."
     dev = next((a.device for a in (pred, target) if torch.is_tensor(a)), torch.device('cpu'))
     dt = torch.float32 if dev.type == 'mps' else torch.float64
-    x, y = _image_tensor(pred, 'pred', dev, dt), _image_tensor(target, 'target', dev, dt)   # tensors stay on their device
+    # tensors stay on their device
+    x, y = _image_tensor(pred, 'pred', dev, dt), _image_tensor(target, 'target', dev, dt)
     _same_shape(x, y)
     r = _data_range(pred, target, data_range, x, y)
     if channel_axis is not None:
@@ -270,7 +279,6 @@ def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `
     if not full: return val
     S = S.reshape(*lead, *spatial)
     return val, (S.movedim(0, ca) if channel_axis is not None else S)
-
 
 # %% ../nbs/05_metrics.ipynb #d47c427b
 def dice(pred, # binary mask (bool or 0/1), any shape
@@ -322,7 +330,8 @@ def _distance_map(surface, sp, metric, spacing_mm):
 def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
                       target, # binary reference mask, same shape, non-empty
                       spacing_mm: float | Sequence[float], # voxel size along each axis in mm (a number for isotropic)
-                      distance_metric: str = 'euclidean', # `'euclidean'` (exact, in mm), or `'chessboard'` / `'taxicab'` steps times the spacing (isotropic spacing only)
+                      # `'euclidean'` (exact, in mm), or `'chessboard'` / `'taxicab'` steps times the spacing (isotropic spacing only)
+                      distance_metric: str = 'euclidean',
                       ignore_index: int | None = None, # label of `target` to ignore: background in both
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Distances in mm from each surface voxel of `pred` to the surface of `target`, and from `target`'s to `pred`'s."
@@ -378,11 +387,13 @@ def assd(pred, # binary mask `(H, W)` or `(D, H, W)`
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float((d_pt.sum() + d_tp.sum()) / (d_pt.size + d_tp.size))
 
-def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance per class, `(C, H, W)` or `(C, D, H, W)`
+def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance per class, `(C, *spatial)`
                  target, # binary reference mask, same shape
-                 tolerance_mm: float | Sequence[float], # surface voxels closer than this (inclusive) to the other surface agree; a sequence: one per class (MONAI's `class_thresholds`)
+                 # surface voxels closer than this (inclusive) to the other surface agree; a sequence: one per class (MONAI's `class_thresholds`)
+                 tolerance_mm: float | Sequence[float],
                  spacing_mm: float | Sequence[float], # voxel size along each spatial axis in mm
-                 distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+                 # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+                 distance_metric: str = 'euclidean',
                  empty: str = 'defined', # two empty masks give 1 (`'defined'`) or `nan` (`'nan'`, as MONAI)
                  ignore_index: int | None = None, # label of `target` to ignore: background in both
                 ) -> float | dict[str, float]:
@@ -398,7 +409,8 @@ def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance
                              f"or (C={len(tols)}, D, H, W) class masks, got shape {p.shape}")
         out = {f'class_{c}': surface_dice(p[c], t[c], tol, spacing_mm, distance_metric, empty) for c, tol in enumerate(tols)}
         vals = [v for v in out.values() if not math.isnan(v)]
-        out['mean'] = float(np.mean(vals)) if vals else math.nan   # over the classes that are not nan, as MONAI users average
+        # over the classes that are not nan, as MONAI users average
+        out['mean'] = float(np.mean(vals)) if vals else math.nan
         return out
     check_range(tolerance_mm, 'tolerance_mm', 0, None)
     p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
@@ -432,7 +444,8 @@ def _conn(connectivity, ndim):
     return c
 
 def betti_numbers(mask, # binary mask `(H, W)` or `(D, H, W)`
-                  connectivity: int | None = None, # foreground connectivity: `ndim` (8 / 26 neighbours, default) or 1 (4 / 6)
+                  # foreground connectivity: `ndim` (8 / 26 neighbours, default) or 1 (4 / 6)
+                  connectivity: int | None = None,
                  ) -> tuple[int, ...]:
     "Betti numbers of a binary mask: `(b0, b1)` in 2-D (components, holes), `(b0, b1, b2)` in 3-D (components, tunnels, cavities)."
     m = _as_mask(mask, 'mask')
@@ -480,9 +493,12 @@ def _components(m, connectivity):
 def variation_of_information(pred, # binary mask (or integer labels with `label_components=False`), any shape
                              target, # reference, same shape and kind
                              label_components: bool = True, # split binary masks into connected components first
-                             connectivity: int | None = None, # component connectivity in hops, 1..ndim (default ndim: 8 in 2-D, 26 in 3-D)
-                             union_foreground: bool = True, # compare only voxels in the union of both foregrounds (label != 0)
-                             return_parts: bool = False, # return `(H(pred|target), H(target|pred))` instead of their sum
+                             # component connectivity in hops, 1..ndim (default ndim: 8 in 2-D, 26 in 3-D)
+                             connectivity: int | None = None,
+                             # compare only voxels in the union of both foregrounds (label != 0)
+                             union_foreground: bool = True,
+                             # return `(H(pred|target), H(target|pred))` instead of their sum
+                             return_parts: bool = False,
                              ignore_index: int | None = None, # label of `target` to ignore (see above)
                             ) -> float | tuple[float, float]:
     "Variation of information `H(pred|target) + H(target|pred)` in bits between two segmentations."
@@ -539,7 +555,8 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
 
 def surface_detection_score(pred, # binary mask `(D, H, W)` (2-D `(H, W)` also accepted)
                             target, # binary reference mask, same shape (the challenge's `labels == 1`)
-                            ignore_mask=None, # voxels to ignore, set to background in both (the challenge's `labels == 2`)
+                            # voxels to ignore, set to background in both (the challenge's `labels == 2`)
+                            ignore_mask=None,
                             spacing_mm: float | Sequence[float] = 1.0, # voxel size; the challenge uses 1 (voxel units)
                             tolerance_mm: float = 2.0, # surface Dice tolerance τ (challenge: 2)
                             voi_alpha: float = 0.3, # VOI score `1 / (1 + voi_alpha * VOI)` (challenge: 0.3)
@@ -702,7 +719,8 @@ class MetricTracker:
         return {'mean': mean, 'std': std, 'n': int(v.size), 'n_nonfinite': int((~ok).sum())}
 
     def mean(self, name: str, # the metric's name
-             skip_nonfinite: bool = True, # leave non-finite values out (else any `nan`/`inf` makes the mean non-finite)
+             # leave non-finite values out (else any `nan`/`inf` makes the mean non-finite)
+             skip_nonfinite: bool = True,
             ) -> float:
         "Weighted mean of the finite values of `name` (`nan` if it has none)."
         if skip_nonfinite: return self._stats(name)['mean']
