@@ -42,8 +42,10 @@ def _as_onehot(target, pred, name='target'):
         lo, hi = (float(v) for v in torch.aminmax(t)) if t.numel() else (0., 0.)
         if not (math.isfinite(lo) and math.isfinite(hi)): check_finite(t, name)
         if lo < 0 or hi > 1:
-            raise ValueError(f"{name} holds values in [{lo:g}, {hi:g}]; a target of pred's shape {tuple(pred.shape)} must be "
-                             f"one-hot / binary / soft labels in [0, 1] (pass integer class labels as (B, 1, *spatial) instead)")
+            raise ValueError(f"{name} holds values in [{lo:g}, {hi:g}]; a target of pred's shape {tuple(pred.shape)} "
+                             "must be "
+                             "one-hot / binary / soft labels in [0, 1] (pass integer class labels as (B, 1, "
+                             "*spatial) instead)")
         return t
     if tuple(target.shape) in ((B, 1) + sp, (B,) + sp):
         if C == 1:
@@ -51,24 +53,28 @@ def _as_onehot(target, pred, name='target'):
             return _as_onehot(t, pred, name)
         if target.is_floating_point():
             if not bool((target == target.round()).all()):
-                raise ValueError(f"{name} of shape {tuple(target.shape)} is read as class labels, but holds non-integer values")
+                raise ValueError(f"{name} of shape {tuple(target.shape)} is read as class labels, but holds "
+                                 "non-integer values")
             target = target.long()
         lab = target.reshape((B,) + sp).long()
         lo, hi = int(lab.min()), int(lab.max())
         if lo < 0 or hi >= C:
-            raise ValueError(f"{name} holds class labels in [{lo}, {hi}], but pred has C={C} channels (labels 0..{C - 1})")
+            raise ValueError(f"{name} holds class labels in [{lo}, {hi}], but pred has C={C} channels (labels "
+                             f"0..{C - 1})")
         return F.one_hot(lab, C).movedim(-1, 1).to(pred.dtype)
-    raise ValueError(f"{name} has shape {tuple(target.shape)}; for pred of shape {tuple(pred.shape)} expected the same shape "
-                     f"(one-hot / probabilities) or class labels of shape {(B, 1) + sp} or {(B,) + sp}")
+    raise ValueError(f"{name} has shape {tuple(target.shape)}; for pred of shape {tuple(pred.shape)} expected the "
+                     f"same shape (one-hot / probabilities) or class labels of shape {(B, 1) + sp} or {(B,) + sp}")
 
 def _check_act(other_act, logits):
     if other_act is None: return
-    if not callable(other_act): raise ValueError(f"other_act={other_act!r} must be a callable (e.g. torch.tanh) or None")
+    if not callable(other_act):
+        raise ValueError(f"other_act={other_act!r} must be a callable (e.g. torch.tanh) or None")
     if not logits: raise ValueError("other_act activates raw network output, but logits=False says pred already holds "
                                     "probabilities: pass logits=True with other_act")
 
 def _activate(pred, logits: bool, multilabel: bool, other_act=None):
-    "Probabilities from pred: `other_act` if given, else sigmoid for one channel or multilabel, softmax over C otherwise."
+    """Probabilities from pred: `other_act` if given, else sigmoid for one channel or multilabel, softmax over C
+    otherwise."""
     if other_act is not None: return other_act(pred)
     sig = multilabel or pred.shape[1] == 1
     if logits: return torch.sigmoid(pred) if sig else torch.softmax(pred, 1)
@@ -83,18 +89,21 @@ def _seg_inputs(pred, target, logits, multilabel, check=True, other_act=None):
     if not logits and check:
         lo, hi = (float(v) for v in torch.aminmax(p.detach()))
         if lo < 0 or hi > 1:
-            raise ValueError(f"pred holds values in [{lo:g}, {hi:g}] but logits=False says it holds probabilities in [0, 1]; "
-                             f"pass logits=True for raw network output")
+            raise ValueError(f"pred holds values in [{lo:g}, {hi:g}] but logits=False says it holds probabilities in "
+                             f"[0, 1]; pass logits=True for raw network output")
     return p, t
 
 def _labels(target, pred):
-    "Integer class labels `(B, *spatial)` when `target` was given as labels for `C > 1` channels (checked by `_as_onehot`), else None."
+    """Integer class labels `(B, *spatial)` when `target` was given as labels for `C > 1` channels (checked by
+    `_as_onehot`), else None."""
     B, C, sp = pred.shape[0], pred.shape[1], tuple(pred.shape[2:])
-    if C == 1 or tuple(target.shape) == tuple(pred.shape) or tuple(target.shape) not in ((B, 1) + sp, (B,) + sp): return None
+    if C == 1 or tuple(target.shape) == tuple(pred.shape) or tuple(target.shape) not in ((B, 1) + sp, (B,) + sp):
+        return None
     return target.reshape((B,) + sp).long()
 
 def _drop_ignored(target, pred, ignore_index):
-    "`(target with its ignored voxels set to 0, labelled-voxel mask (B, 1, *spatial))`; `(target, None)` without `ignore_index`."
+    """`(target with its ignored voxels set to 0, labelled-voxel mask (B, 1, *spatial))`; `(target, None)` without
+    `ignore_index`."""
     if ignore_index is None: return target, None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise ValueError(f"ignore_index={ignore_index!r} must be an integer label (or None)")
@@ -102,8 +111,8 @@ def _drop_ignored(target, pred, ignore_index):
     if not torch.is_tensor(target): raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
     B, sp = pred.shape[0], tuple(pred.shape[2:])
     if tuple(target.shape) not in ((B, 1) + sp, (B,) + sp):
-        raise ValueError(f"ignore_index={ignore_index} needs class labels of shape {(B, 1) + sp} or {(B,) + sp} as target, "
-                         f"got {tuple(target.shape)}: a one-hot target has no label to ignore")
+        raise ValueError(f"ignore_index={ignore_index} needs class labels of shape {(B, 1) + sp} or {(B,) + sp} as "
+                         f"target, got {tuple(target.shape)}: a one-hot target has no label to ignore")
     ign = target == ignore_index
     return target.masked_fill(ign, 0), (~ign).reshape((B, 1) + sp).to(pred.dtype)
 
@@ -145,7 +154,8 @@ def dice_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities, 
               other_act: Callable | None = None,
               ignore_index: int | None = None, # voxels of `target` with this label take no part (labels target only)
              ) -> torch.Tensor:
-    "Soft Dice (or Jaccard) loss, 0 for a perfect prediction; correct for one sigmoid channel; MONAI's `DiceLoss` options."
+    """Soft Dice (or Jaccard) loss, 0 for a perfect prediction; correct for one sigmoid channel; MONAI's `DiceLoss`
+    options."""
     snr, sdr = _smooth_pair(smooth, smooth_nr, smooth_dr)
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction={reduction!r} must be 'mean' or 'none'")
     target, valid = _drop_ignored(target, pred, ignore_index)
@@ -207,9 +217,11 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
                  weight: Sequence[float] | torch.Tensor | None = None,
                  ignore_index: int | None = None, # voxels of `target` with this label take no part in either part
                 ) -> torch.Tensor:
-    "`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`), as MONAI's `DiceCELoss`."
+    """`lambda_dice * dice + lambda_ce * cross-entropy` (binary cross-entropy for one channel or `multilabel`), as
+    MONAI's `DiceCELoss`."""
     if weight is not None:
-        if weights is not None: raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
+        if weights is not None:
+            raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
         weights = weight
     check_range(lambda_dice, 'lambda_dice', 0); check_range(lambda_ce, 'lambda_ce', 0)
     d = dice_loss(pred, target, logits=logits, include_background=include_background, weights=weights, smooth=smooth,
@@ -231,13 +243,15 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
         # the mean over labelled voxels, as torch's ignore_index
         if lab is not None and valid is not None:
             v = valid[:, 0]
-            ce = (F.cross_entropy(x, lab, weight=w, reduction='none') * v).sum() / (v if w is None else w[lab] * v).sum().clamp_min(1e-12)
+            ce_v = F.cross_entropy(x, lab, weight=w, reduction='none') * v
+            ce = ce_v.sum() / (v if w is None else w[lab] * v).sum().clamp_min(1e-12)
         elif lab is not None: ce = F.cross_entropy(x, lab, weight=w)
         else:                                                 # one-hot / soft targets: torch's probability-target form
             t = _as_onehot(target, pred)
             if w is None: ce = F.cross_entropy(x, t)
             else:   # normalised by the targets' weights, so one-hot targets give what class labels give
-                ce = F.cross_entropy(x, t, weight=w, reduction='sum') / (t * w.view((1, C) + (1,) * (pred.ndim - 2))).sum().clamp_min(1e-12)
+                wt = t * w.view((1, C) + (1,) * (pred.ndim - 2))
+                ce = F.cross_entropy(x, t, weight=w, reduction='sum') / wt.sum().clamp_min(1e-12)
     return lambda_dice * d + lambda_ce * ce
 
 class DiceCELoss(nn.Module):
@@ -250,7 +264,8 @@ class DiceCELoss(nn.Module):
         super().__init__()
         _check_act(other_act, logits)
         if weight is not None:
-            if weights is not None: raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
+            if weights is not None:
+                raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
             weights = weight
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                        multilabel=multilabel, lambda_dice=lambda_dice, lambda_ce=lambda_ce, squared_pred=squared_pred,
@@ -352,8 +367,8 @@ class SoftClDiceLoss(nn.Module):
             r = int(max_radius(t))
             if self.iters < r:
                 warnings.warn(f"SoftClDiceLoss(iters={self.iters}) is below the largest object radius in the target "
-                              f"({r} voxels, taxicab): the soft skeleton will not reach the centreline. Use iters>={r} "
-                              f"or iters=None to derive it from each target.", stacklevel=2)
+                              f"({r} voxels, taxicab): the soft skeleton will not reach the centreline. Use "
+                              f"iters>={r} or iters=None to derive it from each target.", stacklevel=2)
         return soft_cldice_loss(pred, target, iters=self.iters, **self.kw)
 
 # %% ../nbs/04_losses.ipynb #d588aa4b
@@ -392,13 +407,15 @@ def skeleton_recall_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or prob
     p = _activate(pred, logits, multilabel)
     if not include_background and p.shape[1] > 1: p = p[:, 1:]
     if tuple(skeleton.shape) != tuple(p.shape):
-        raise ValueError(f"skeleton has shape {tuple(skeleton.shape)}, expected {tuple(p.shape)} (pred's scored channels)")
+        raise ValueError(f"skeleton has shape {tuple(skeleton.shape)}, expected {tuple(p.shape)} (pred's scored "
+                         "channels)")
     s = skeleton.to(p.dtype)
     dims = tuple(range(2, p.ndim))
     return (1 - ((p * s).sum(dims) + smooth) / (s.sum(dims) + smooth)).mean()
 
 def _sample_masks(target, pred, include_background, keys=None, ignore_index=None):
-    "The target's scored channels as a boolean array `(B, C', *spatial)` and one cache key per sample (given, or a content hash)."
+    """The target's scored channels as a boolean array `(B, C', *spatial)` and one cache key per sample (given, or a
+    content hash)."""
     target, valid = _drop_ignored(target, pred, ignore_index)
     t = _as_onehot(target, pred)
     if valid is not None: t = t * valid                                 # ignored voxels: background
@@ -406,7 +423,8 @@ def _sample_masks(target, pred, include_background, keys=None, ignore_index=None
     if keys is not None and len(keys) != t.shape[0]:
         raise ValueError(f"keys has {len(keys)} entries, expected one per sample (B={t.shape[0]})")
     tn = t.detach().cpu().numpy() > 0.5
-    ks = [(keys[b] if keys is not None else hashlib.blake2b(np.packbits(tn[b]).tobytes(), digest_size=16).hexdigest(), tn.shape[1:])
+    ks = [(keys[b] if keys is not None else hashlib.blake2b(np.packbits(tn[b]).tobytes(), digest_size=16).hexdigest(),
+           tn.shape[1:])
           for b in range(tn.shape[0])]
     return tn, ks
 
@@ -416,7 +434,8 @@ class SkeletonRecallLoss(nn.Module):
                  smooth: float = 1.0, multilabel: bool = False, max_cached: int = 512, ignore_index: int | None = None):
         super().__init__()
         self.ignore_index = ignore_index   # skeletons of the labelled foreground: ignored voxels are background
-        self.tube_radius, self.max_cached = check_int(tube_radius, 'tube_radius', 0), check_int(max_cached, 'max_cached', 1)
+        self.tube_radius = check_int(tube_radius, 'tube_radius', 0)
+        self.max_cached = check_int(max_cached, 'max_cached', 1)
         self.kw = dict(logits=logits, include_background=include_background, smooth=smooth, multilabel=multilabel)
         # computed outside its lock: loader threads skeletonise in parallel
         self._cache = LRUCache(max_items=self.max_cached)
@@ -427,7 +446,8 @@ class SkeletonRecallLoss(nn.Module):
     def skeletons(self, target, pred, keys=None) -> torch.Tensor:
         "Tubed skeletons `(B, C', *spatial)` of the target's scored channels (cached per sample)."
         tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys, self.ignore_index)
-        out = [self._cache.get_or_create(k, lambda _, m=tn[b]: np.stack([tubed_skeleton(c, self.tube_radius) for c in m]))
+        make = lambda _, m: np.stack([tubed_skeleton(c, self.tube_radius) for c in m])
+        out = [self._cache.get_or_create(k, lambda key, m=tn[b]: make(key, m))
                for b, k in enumerate(ks)]
         return torch.from_numpy(np.stack(out)).to(pred.device)
 
@@ -443,7 +463,8 @@ def signed_distance(mask: np.ndarray | torch.Tensor, # `(H, W)` or `(D, H, W)` b
     m = mask.detach().cpu().numpy() if torch.is_tensor(mask) else np.asarray(mask)
     if m.ndim not in (2, 3): raise ValueError(f"mask must be (H, W) or (D, H, W), got shape {m.shape}")
     sp = spacing_mm
-    if not np.isscalar(sp) and len(sp) != m.ndim: raise ValueError(f"spacing_mm={spacing_mm!r} needs one value per axis ({m.ndim})")
+    if not np.isscalar(sp) and len(sp) != m.ndim:
+        raise ValueError(f"spacing_mm={spacing_mm!r} needs one value per axis ({m.ndim})")
     m = m > 0.5
     if not m.any(): return np.ones(m.shape, np.float32)
     if m.all(): return -np.ones(m.shape, np.float32)
@@ -478,7 +499,8 @@ def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabiliti
 
 # %% ../nbs/04_losses.ipynb #7745b5ce
 def _skip_step(module) -> bool:
-    "Count a training call of `module` (`module.steps`) and say whether its `every_n_steps` schedule skips it; eval never skips."
+    """Count a training call of `module` (`module.steps`) and say whether its `every_n_steps` schedule skips it; eval
+    never skips."""
     if not module.training: return False
     module.steps += 1
     return (module.steps - 1) % module.every_n_steps != 0
@@ -488,7 +510,8 @@ class BoundaryLoss(nn.Module):
     def __init__(self, logits: bool = True, include_background: bool = False, spacing_mm=1.0,
                  multilabel: bool = False, every_n_steps: int = 1, max_cached: int = 64, ignore_index: int | None = None):
         super().__init__()
-        self.every_n_steps, self.max_cached = check_int(every_n_steps, 'every_n_steps', 1), check_int(max_cached, 'max_cached', 1)
+        self.every_n_steps = check_int(every_n_steps, 'every_n_steps', 1)
+        self.max_cached = check_int(max_cached, 'max_cached', 1)
         self.spacing_mm = spacing_mm
         self.kw = dict(logits=logits, include_background=include_background, multilabel=multilabel,
                        ignore_index=ignore_index)
@@ -500,14 +523,16 @@ class BoundaryLoss(nn.Module):
         "Signed distances `(B, C', *spatial)` of the target's scored channels; one transform at a time, cached."
         tn, ks = _sample_masks(target, pred, self.kw['include_background'], keys, self.kw['ignore_index'])
         with self._lock:   # one transform at a time (and each sample once), however many loader threads call
-            out = [self._cache.get_or_create(k, lambda _, m=tn[b]: np.stack([signed_distance(c, self.spacing_mm) for c in m]))
+            make = lambda _, m: np.stack([signed_distance(c, self.spacing_mm) for c in m])
+            out = [self._cache.get_or_create(k, lambda key, m=tn[b]: make(key, m))
                    for b, k in enumerate(ks)]
         return torch.from_numpy(np.stack(out))
 
     def forward(self, pred, target, keys: Sequence | None = None):
         if _skip_step(self): return pred.sum() * 0.0
         self.computed += 1
-        return boundary_loss(pred, target, dist=self.distances(target, pred, keys), spacing_mm=self.spacing_mm, **self.kw)
+        return boundary_loss(pred, target, dist=self.distances(target, pred, keys), spacing_mm=self.spacing_mm,
+                             **self.kw)
 
 # %% ../nbs/04_losses.ipynb #d0782806
 def _patch_slices(shape, max_patch):
@@ -525,7 +550,8 @@ def _persistence(f: np.ndarray, maxdim: int) -> np.ndarray:
     return cripser.computePH_T(np.ascontiguousarray(f, dtype=np.float64), maxdim=maxdim)
 
 def _target_betti(t, maxdim):
-    "Betti numbers `[b0, ..., b_maxdim]` of the binary mask `t > 0.5` in the same cubical complex (its full-persistence features)."
+    """Betti numbers `[b0, ..., b_maxdim]` of the binary mask `t > 0.5` in the same cubical complex (its
+    full-persistence features)."""
     rows = _persistence(1 - (t > 0.5).double().cpu().numpy(), maxdim)
     full = rows[:, 2] - rows[:, 1] > 0.5
     return [int((full & (rows[:, 0] == k)).sum()) for k in range(maxdim + 1)]
@@ -563,7 +589,8 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
               multilabel: bool = False, # sigmoid per channel instead of softmax
               ignore_index: int | None = None, # voxels of `target` with this label are background in both masks
              ) -> torch.Tensor:
-    "Persistent-homology loss (Hu et al. 2019): the target's Betti numbers of features pushed to full persistence, the rest to the diagonal."
+    """Persistent-homology loss (Hu et al. 2019): the target's Betti numbers of features pushed to full persistence,
+    the rest to the diagonal."""
     target, valid = _drop_ignored(target, pred, ignore_index)
     p, t = _seg_inputs(pred, target, logits, multilabel)
     if valid is not None: p, t = p * valid, t * valid
@@ -572,7 +599,8 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
     nd, n = p.ndim - 2, p.shape[0] * p.shape[1]
     if slice_axis is not None:
         if nd != 3 or slice_axis not in (0, 1, 2):
-            raise ValueError(f"slice_axis={slice_axis!r} must be 0, 1 or 2 for a 3-D pred, got pred of shape {tuple(p.shape)}")
+            raise ValueError(f"slice_axis={slice_axis!r} must be 0, 1 or 2 for a 3-D pred, got pred of shape "
+                             f"{tuple(p.shape)}")
         # slices as channels
         p, t = p.movedim(2 + slice_axis, 2).flatten(1, 2), t.movedim(2 + slice_axis, 2).flatten(1, 2)
         nd = 2
@@ -604,7 +632,8 @@ class TopoLoss(nn.Module):
 
 # %% ../nbs/04_losses.ipynb #a318a176
 def _check_ids(group_ids, n, n_groups):
-    if not torch.is_tensor(group_ids): raise ValueError(f"group_ids must be a torch.Tensor, got {type(group_ids).__name__}")
+    if not torch.is_tensor(group_ids):
+        raise ValueError(f"group_ids must be a torch.Tensor, got {type(group_ids).__name__}")
     if group_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
         raise ValueError(f"group_ids must hold integers, got dtype {group_ids.dtype}")
     if group_ids.ndim != 1 or (n is not None and group_ids.shape[0] != n):
@@ -614,7 +643,8 @@ def _check_ids(group_ids, n, n_groups):
     if lo < 0: raise ValueError(f"group_ids holds negative id {lo}; ids must be 0..n_groups-1")
     if n_groups is None: n_groups = hi + 1
     else: n_groups = check_int(n_groups, 'n_groups', 1)
-    if hi >= n_groups: raise ValueError(f"group_ids holds id {hi}, but n_groups={n_groups} (ids must be 0..{n_groups - 1})")
+    if hi >= n_groups:
+        raise ValueError(f"group_ids holds id {hi}, but n_groups={n_groups} (ids must be 0..{n_groups - 1})")
     return group_ids.long(), int(n_groups)
 
 def _group_table(target, ids, G, atol, check):
@@ -628,7 +658,8 @@ def _group_table(target, ids, G, atol, check):
             if bad.numel():
                 check_finite(target, 'target')
                 gb = torch.unique(ids[bad])
-                raise ValueError(f"target is per point but not constant within {gb.numel()} group(s): ids {gb[:10].tolist()}"
+                raise ValueError(f"target is per point but not constant within {gb.numel()} group(s): ids "
+                                 f"{gb[:10].tolist()}"
                                  f"{' ...' if gb.numel() > 10 else ''}; each group needs one target value")
     return tg
 
@@ -638,7 +669,8 @@ def group_targets(target: torch.Tensor, # `(N,)` per-point targets, constant per
                   atol: float = 1e-6, # tolerance of the constant-within-group check
                  ) -> torch.Tensor:
     "The `(G,)` table of per-group targets from per-point ones, checked constant within groups; NaN for empty groups."
-    if not torch.is_tensor(target) or not target.is_floating_point(): raise ValueError("target must be a floating-point tensor")
+    if not torch.is_tensor(target) or not target.is_floating_point():
+        raise ValueError("target must be a floating-point tensor")
     if target.ndim != 1: raise ValueError(f"target must be (N,), got shape {tuple(target.shape)}")
     ids, G = _check_ids(group_ids, target.shape[0], n_groups)
     tg = _group_table(target, ids, G, atol, True)
@@ -664,7 +696,8 @@ def group_mean_loss(pred: torch.Tensor, # `(N,)` or `(N, 1)` per-point predictio
     N = pred.shape[0]
     if not torch.is_tensor(target): target = torch.as_tensor(target)
     if target.ndim == 2 and target.shape[1] == 1: target = target[:, 0]
-    if target.ndim != 1: raise ValueError(f"target must be (G,) per group or (N,) per point, got shape {tuple(target.shape)}")
+    if target.ndim != 1:
+        raise ValueError(f"target must be (G,) per group or (N,) per point, got shape {tuple(target.shape)}")
     if target_layout not in ('auto', 'group', 'point'):
         raise ValueError(f"target_layout={target_layout!r} must be 'auto', 'group' or 'point'")
     if target_layout == 'auto':
@@ -691,13 +724,15 @@ def group_mean_loss(pred: torch.Tensor, # `(N,)` or `(N, 1)` per-point predictio
     else:
         w = torch.as_tensor(weights, dtype=pred.dtype, device=pred.device).flatten()
         if w.numel() != G: raise ValueError(f"weights has {w.numel()} entries, expected one per group (G={G})")
-        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()): raise ValueError("weights must be finite and non-negative")
+        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+            raise ValueError("weights must be finite and non-negative")
         wn = w[nonempty]
         if float(wn.sum()) <= 0: raise ValueError("weights of the non-empty groups sum to 0: nothing to score")
         loss = (err[nonempty] * wn).sum() / wn.sum()
     if check and not bool(torch.isfinite(loss)):                    # one scalar test instead of a pass over N values
         check_finite(pred, 'pred'); check_finite(tg[nonempty], 'target (of the non-empty groups)')
-        raise ValueError(f"the loss is not finite ({float(loss)}) although pred and target are: values too large for {pred.dtype}?")
+        raise ValueError(f"the loss is not finite ({float(loss)}) although pred and target are: values too large for "
+                         f"{pred.dtype}?")
     if return_stats: return loss, {'n_used': n_used, 'n_empty': G - n_used}
     return loss
 
@@ -718,7 +753,8 @@ def validate_groups(group_ids: torch.Tensor, # `(N,)` group ids of the points in
                     n_groups: int | None = None, # G when `group_sizes` is not given (`None`: max id + 1)
                     strict: bool = False, # raise `ValueError` when a present group is incomplete
                    ) -> dict:
-    "Report the groups of a batch: `n_groups`, `present`, `missing`, and `incomplete` ids (fewer points than `group_sizes`)."
+    """Report the groups of a batch: `n_groups`, `present`, `missing`, and `incomplete` ids (fewer points than
+    `group_sizes`)."""
     sizes = None if group_sizes is None else torch.as_tensor(group_sizes).long().flatten()
     if sizes is not None:
         if n_groups is not None and n_groups != sizes.numel():
@@ -730,7 +766,8 @@ def validate_groups(group_ids: torch.Tensor, # `(N,)` group ids of the points in
     incomplete = []
     if sizes is not None:
         over = torch.nonzero(counts > sizes).flatten()
-        if over.numel(): raise ValueError(f"group(s) {over[:10].tolist()} have more points in the batch than group_sizes allows")
+        if over.numel():
+            raise ValueError(f"group(s) {over[:10].tolist()} have more points in the batch than group_sizes allows")
         incomplete = torch.nonzero(present & (counts < sizes)).flatten().tolist()
         if strict and incomplete:
             raise ValueError(f"{len(incomplete)} group(s) are incomplete in this batch: ids {incomplete[:10]}"
@@ -741,7 +778,8 @@ def validate_groups(group_ids: torch.Tensor, # `(N,)` group ids of the points in
 def _check_pose(x, name):
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {getattr(x, 'dtype', type(x).__name__)}")
-    if x.ndim != 2 or x.shape[1] != 6: raise ValueError(f"{name} must be (B, 6) = [tx, ty, tz, rx, ry, rz], got shape {tuple(x.shape)}")
+    if x.ndim != 2 or x.shape[1] != 6:
+        raise ValueError(f"{name} must be (B, 6) = [tx, ty, tz, rx, ry, rz], got shape {tuple(x.shape)}")
     check_finite(x, name)
 
 def pose_loss(pred: torch.Tensor, # `(B, 6)`: translation (mm) then rotation (degrees)
@@ -784,8 +822,10 @@ def sequence_consistency_loss(curr: torch.Tensor, # `(B, ...)` predictions of ea
                              ) -> torch.Tensor:
     "Mean `kind` distance between `curr[k]` and `prev[k+1]` over consecutive pairs of the same sequence (0 if none)."
     for n, x in (('curr', curr), ('prev', prev)):
-        if not torch.is_tensor(x) or not x.is_floating_point(): raise ValueError(f"{n} must be a floating-point tensor")
-    if curr.shape != prev.shape: raise ValueError(f"curr has shape {tuple(curr.shape)} but prev has {tuple(prev.shape)}; they must match")
+        if not torch.is_tensor(x) or not x.is_floating_point():
+            raise ValueError(f"{n} must be a floating-point tensor")
+    if curr.shape != prev.shape:
+        raise ValueError(f"curr has shape {tuple(curr.shape)} but prev has {tuple(prev.shape)}; they must match")
     if kind not in ('mse', 'l1'): raise ValueError(f"kind={kind!r} must be 'mse' or 'l1'")
     check_finite(curr, 'curr'); check_finite(prev, 'prev')
     B = curr.shape[0]
@@ -812,10 +852,15 @@ class SequenceConsistencyLoss(nn.Module):
 
     def forward(self, curr, prev, seq_ids=None):
         B = curr.shape[0]
-        if B < 2: self._warn_once('b<2', f"SequenceConsistencyLoss got a batch of {B} sample(s): no consecutive pairs, the term is 0")
+        if B < 2:
+            self._warn_once('b<2',
+                            f"SequenceConsistencyLoss got a batch of {B} sample(s): no consecutive pairs, the term is "
+                            "0")
         if self.split_length and self.split_length % B and seq_ids is None:
-            self._warn_once(('div', B), f"split length {self.split_length} is not divisible by the batch size {B}: a batch can "
-                            f"straddle two sequences and pair unrelated frames; pass seq_ids or use a divisible batch size")
+            self._warn_once(('div', B),
+                            f"split length {self.split_length} is not divisible by the batch size {B}: a batch can "
+                            "straddle two sequences and pair unrelated frames; pass seq_ids or use a divisible batch "
+                            "size")
         return sequence_consistency_loss(curr, prev, seq_ids, self.kind)
 
 # %% ../nbs/04_losses.ipynb #ab2a900d
@@ -957,7 +1002,8 @@ class CombinedLoss(nn.Module):
             else: w = t.weight
             v = t.fn(*args, **kwargs)
             if not torch.is_tensor(v) or v.numel() != 1: raise ValueError(f"term {name!r} returned {type(v).__name__} "
-                                                                         f"{tuple(getattr(v, 'shape', ()))}; expected a scalar tensor")
+                                                                         f"{tuple(getattr(v, 'shape', ()))}; expected "
+                                                                         "a scalar tensor")
             v = v.reshape(())
             out[name] = v.detach()
             total = v * w if total is None else total + v * w
