@@ -189,8 +189,8 @@ class DiceLoss(nn.Module):
         _check_act(other_act, logits)
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                        multilabel=multilabel, batch=batch, reduction=reduction, squared_pred=squared_pred,
-                       jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, other_act=other_act,
-                       ignore_index=ignore_index)
+                       jaccard=jaccard, soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                       other_act=other_act, ignore_index=ignore_index)
     def forward(self, pred, target): return dice_loss(pred, target, **self.kw)
 
 # %% ../nbs/04_losses.ipynb #0194e260
@@ -225,8 +225,9 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
         weights = weight
     check_range(lambda_dice, 'lambda_dice', 0); check_range(lambda_ce, 'lambda_ce', 0)
     d = dice_loss(pred, target, logits=logits, include_background=include_background, weights=weights, smooth=smooth,
-                  multilabel=multilabel, check=check, squared_pred=squared_pred, jaccard=jaccard, soft_label=soft_label,
-                  smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, other_act=other_act, ignore_index=ignore_index)
+                  multilabel=multilabel, check=check, squared_pred=squared_pred, jaccard=jaccard,
+                  soft_label=soft_label, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, other_act=other_act,
+                  ignore_index=ignore_index)
     target, valid = _drop_ignored(target, pred, ignore_index)
     C = pred.shape[1]
     w = _class_weights(weights, C, pred)
@@ -257,7 +258,8 @@ def dice_ce_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits (or probabiliti
 class DiceCELoss(nn.Module):
     "Module twin of `dice_ce_loss`."
     def __init__(self, logits: bool = True, include_background: bool = True, weights=None, smooth: float = 1e-5,
-                 multilabel: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, squared_pred: bool = False,
+                 multilabel: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
+                 squared_pred: bool = False,
                  jaccard: bool = False, soft_label: bool = False, smooth_nr: float | None = None,
                  smooth_dr: float | None = None, batch: bool = False, other_act: Callable | None = None, weight=None,
                  ignore_index: int | None = None):
@@ -265,7 +267,8 @@ class DiceCELoss(nn.Module):
         _check_act(other_act, logits)
         if weight is not None:
             if weights is not None:
-                raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), not both")
+                raise ValueError("give the class weights once: weights= (medlab's name) or weight= (MONAI's), "
+                                 "not both")
             weights = weight
         self.kw = dict(logits=logits, include_background=include_background, weights=weights, smooth=smooth,
                        multilabel=multilabel, lambda_dice=lambda_dice, lambda_ce=lambda_ce, squared_pred=squared_pred,
@@ -431,7 +434,8 @@ def _sample_masks(target, pred, include_background, keys=None, ignore_index=None
 class SkeletonRecallLoss(nn.Module):
     "Skeleton recall with the target's tubed skeletons computed once per sample and kept in an LRU cache."
     def __init__(self, tube_radius: int = 1, logits: bool = True, include_background: bool = False,
-                 smooth: float = 1.0, multilabel: bool = False, max_cached: int = 512, ignore_index: int | None = None):
+                 smooth: float = 1.0, multilabel: bool = False, max_cached: int = 512,
+                 ignore_index: int | None = None):
         super().__init__()
         self.ignore_index = ignore_index   # skeletons of the labelled foreground: ignored voxels are background
         self.tube_radius = check_int(tube_radius, 'tube_radius', 0)
@@ -472,6 +476,7 @@ def signed_distance(mask: np.ndarray | torch.Tensor, # `(H, W)` or `(D, H, W)` b
     out -= distance_transform_edt(m, sampling=sp)
     return out.astype(np.float32)
 
+# %% ../nbs/04_losses.ipynb #7745b5ce
 def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabilities
                   target: torch.Tensor, # binary target, same shape (or labels `(B, 1, *spatial)`)
                   # precomputed signed distances `(B, C', *spatial)`; `None`: computed here
@@ -497,7 +502,6 @@ def boundary_loss(pred: torch.Tensor, # `(B, C, *spatial)` logits or probabiliti
     if valid is None: return err.mean()
     return (err * valid).sum() / (valid.sum() * p.shape[1]).clamp_min(1)   # the mean over labelled voxels
 
-# %% ../nbs/04_losses.ipynb #7745b5ce
 def _skip_step(module) -> bool:
     """Count a training call of `module` (`module.steps`) and say whether its `every_n_steps` schedule skips it; eval
     never skips."""
@@ -508,7 +512,8 @@ def _skip_step(module) -> bool:
 class BoundaryLoss(nn.Module):
     "Boundary loss with serialised, cached distance transforms and an optional `every_n_steps`."
     def __init__(self, logits: bool = True, include_background: bool = False, spacing_mm=1.0,
-                 multilabel: bool = False, every_n_steps: int = 1, max_cached: int = 64, ignore_index: int | None = None):
+                 multilabel: bool = False, every_n_steps: int = 1, max_cached: int = 64,
+                 ignore_index: int | None = None):
         super().__init__()
         self.every_n_steps = check_int(every_n_steps, 'every_n_steps', 1)
         self.max_cached = check_int(max_cached, 'max_cached', 1)
@@ -617,8 +622,8 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
 class TopoLoss(nn.Module):
     "Module twin of `topo_loss`, computed on one training call in `every_n_steps` (a graph-connected 0 on the others)."
     def __init__(self, dims: Sequence[int] | None = None, max_patch: int = 64, slice_axis: int | None = None,
-                 logits: bool = True, include_background: bool = False, multilabel: bool = False, every_n_steps: int = 1,
-                 ignore_index: int | None = None):
+                 logits: bool = True, include_background: bool = False, multilabel: bool = False,
+                 every_n_steps: int = 1, ignore_index: int | None = None):
         super().__init__()
         self.every_n_steps = check_int(every_n_steps, 'every_n_steps', 1)
         self.kw = dict(dims=dims, max_patch=check_int(max_patch, 'max_patch', 2), slice_axis=slice_axis, logits=logits,

@@ -37,7 +37,8 @@ def _to_numpy(x, name):
 
 def _same_shape(a, b, na='pred', nb='target'):
     if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"{na} and {nb} must have the same shape, got {na} {tuple(a.shape)} and {nb} {tuple(b.shape)}")
+        raise ValueError(f"{na} and {nb} must have the same shape, got {na} {tuple(a.shape)} and "
+                         f"{nb} {tuple(b.shape)}")
 
 def _as_mask(x, name):
     "A boolean numpy mask from a bool array or a 0/1 numeric array; anything else is an error."
@@ -236,9 +237,9 @@ def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `
          full: bool = False, # also return the SSIM map (a float64 tensor, the shape of the input)
          # gaussian window (Wang et al.); `False`: scikit-image's default uniform `win_size` window
          gaussian_weights: bool = True,
-         # side of the uniform window (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
+         # uniform window side (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
          win_size: int | None = None,
-         # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window (scikit-image), False for the gaussian (the paper)
+         # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window, False for the gaussian
          use_sample_covariance: bool | None = None,
          # axis holding channels (scikit-image's name): SSIM per channel, then their mean; the other axes are spatial
          channel_axis: int | None = None,
@@ -346,7 +347,7 @@ def _distance_map(surface, sp, metric, spacing_mm):
 def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
                       target, # binary reference mask, same shape, non-empty
                       spacing_mm: float | Sequence[float], # voxel size along each axis in mm (a number for isotropic)
-                      # `'euclidean'` (exact, in mm), or `'chessboard'` / `'taxicab'` steps times the spacing (isotropic spacing only)
+                      # `'euclidean'` (exact), or `'chessboard'` / `'taxicab'` steps times the (isotropic) spacing
                       distance_metric: str = 'euclidean',
                       ignore_index: int | None = None, # label of `target` to ignore: background in both
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +408,7 @@ def assd(pred, # binary mask `(H, W)` or `(D, H, W)`
 
 def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance per class, `(C, *spatial)`
                  target, # binary reference mask, same shape
-                 # surface voxels closer than this (inclusive) to the other surface agree; a sequence: one per class (MONAI's `class_thresholds`)
+                 # surface voxels this close (inclusive) agree; one per class: MONAI's `class_thresholds`
                  tolerance_mm: float | Sequence[float],
                  spacing_mm: float | Sequence[float], # voxel size along each spatial axis in mm
                  # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
@@ -513,8 +514,8 @@ def _voi_labels(a, b):
     return max(hab - hb, 0.0), max(hab - ha, 0.0)
 
 def _components(m, connectivity):
-    return ndimage.label(m, structure=ndimage.generate_binary_structure(m.ndim,
-                                                                        m.ndim if connectivity is None else connectivity))[0]
+    c = m.ndim if connectivity is None else connectivity
+    return ndimage.label(m, structure=ndimage.generate_binary_structure(m.ndim, c))[0]
 
 def variation_of_information(pred, # binary mask (or integer labels with `label_components=False`), any shape
                              target, # reference, same shape and kind
@@ -537,7 +538,8 @@ def variation_of_information(pred, # binary mask (or integer labels with `label_
         _same_shape(p, t)
         for a, n in ((p, 'pred'), (t, 'target')):
             if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
-                raise ValueError(f"{n} must be an integer label image when label_components=False, got dtype {a.dtype}")
+                raise ValueError(f"{n} must be an integer label image when label_components=False, "
+                                 f"got dtype {a.dtype}")
         if ignore_index is not None: p, t = p[t != ignore_index], t[t != ignore_index]
     if union_foreground:
         u = (p != 0) | (t != 0)
@@ -787,6 +789,7 @@ class MetricTracker:
         return max((len(v) for v in self.values.values()), default=0)
 
     def __repr__(self):
-        parts = [f"{k}={s['mean']:.4g}±{s['std']:.3g}" + (f" ({s['n_nonfinite']} non-finite)" if s['n_nonfinite'] else '')
+        parts = [f"{k}={s['mean']:.4g}±{s['std']:.3g}"
+                 + (f" ({s['n_nonfinite']} non-finite)" if s['n_nonfinite'] else '')
                  for k, s in self.summary().items()]
         return f"MetricTracker({len(self)} updates: " + (', '.join(parts) or 'empty') + ')'
