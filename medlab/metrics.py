@@ -77,22 +77,6 @@ def _spacing(spacing_mm, ndim):
     return tuple(float(s) for s in sp)
 
 # %% ../nbs/05_metrics.ipynb #d20ab725
-def _is_uint8(x): return (x.dtype == torch.uint8) if torch.is_tensor(x) else (np.asarray(x).dtype == np.uint8)
-
-def _data_range(pred, target, data_range, p, t):
-    if data_range is None:
-        if _is_uint8(pred) and _is_uint8(target): return 255.0
-        raise ValueError(f"data_range is required for {pred.dtype} input (it is inferred only for uint8, as 255): "
-                         "pass the span "
-                         "of possible values, e.g. data_range=1.0 for images in [0, 1] or data_range=4095 for 12-bit "
-                         "data")
-    check_range(data_range, 'data_range', 0, None, lo_inclusive=False)
-    span = float(max(p.max(), t.max()) - min(p.min(), t.min()))
-    if span > float(data_range) * (1 + 1e-6):
-        warnings.warn(f"pred and target span {span:g}, more than data_range={data_range!r}: is data_range right?",
-                      stacklevel=3)
-    return float(data_range)
-
 def _image_pair(pred, target):
     p, t = _to_numpy(pred, 'pred'), _to_numpy(target, 'target')
     _same_shape(p, t)
@@ -141,6 +125,23 @@ def nrmse(pred, # prediction, any shape
                       RuntimeWarning, stacklevel=2)
         return math.inf
     return rmse / den
+
+# %% ../nbs/05_metrics.ipynb #ab3bf579
+def _is_uint8(x): return (x.dtype == torch.uint8) if torch.is_tensor(x) else (np.asarray(x).dtype == np.uint8)
+
+def _data_range(pred, target, data_range, p, t):
+    if data_range is None:
+        if _is_uint8(pred) and _is_uint8(target): return 255.0
+        raise ValueError(f"data_range is required for {pred.dtype} input (it is inferred only for uint8, as 255): "
+                         "pass the span "
+                         "of possible values, e.g. data_range=1.0 for images in [0, 1] or data_range=4095 for 12-bit "
+                         "data")
+    check_range(data_range, 'data_range', 0, None, lo_inclusive=False)
+    span = float(max(p.max(), t.max()) - min(p.min(), t.min()))
+    if span > float(data_range) * (1 + 1e-6):
+        warnings.warn(f"pred and target span {span:g}, more than data_range={data_range!r}: is data_range right?",
+                      stacklevel=3)
+    return float(data_range)
 
 def psnr(pred, # prediction, any shape
          target, # reference, same shape
@@ -362,6 +363,7 @@ def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
     d_tp = _distance_map(sp_, sp, distance_metric, spacing_mm)[st_]
     return d_pt, d_tp
 
+# %% ../nbs/05_metrics.ipynb #2baa0d22
 def _empty_case(p, t, fn, both, one, empty='defined'):
     """The documented value when a mask is empty (`nan` for two empty masks with `empty='nan'`), or None when both have
     voxels."""
