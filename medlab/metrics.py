@@ -488,6 +488,7 @@ def betti_numbers(mask, # binary mask `(H, W)` or `(D, H, W)`
     chi = euler_number(m, connectivity=c)
     return (int(b0), int(b0 + enclosed - chi), int(enclosed))
 
+# %% ../nbs/05_metrics.ipynb #83f2ba83
 def betti_errors(pred, # binary mask `(H, W)` or `(D, H, W)`
                  target, # binary reference mask, same shape
                  connectivity: int | None = None, # foreground connectivity, as in `betti_numbers`
@@ -584,6 +585,7 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
         num += weights[k] * f1; den += weights[k]
     return {'topo_score': 1.0 if den == 0 else float(num / den), **out}
 
+# %% ../nbs/05_metrics.ipynb #f08e25a9
 def surface_detection_score(pred, # binary mask `(D, H, W)` (2-D `(H, W)` also accepted)
                             target, # binary reference mask, same shape (the challenge's `labels == 1`)
                             # voxels to ignore, set to background in both (the challenge's `labels == 2`)
