@@ -650,16 +650,8 @@ def _to_float(v, name):
     except (TypeError, ValueError):
         raise ValueError(f"metric {name!r} must be a number, got {type(v).__name__} {v!r}") from None
 
-class MetricTracker:
-    "Accumulate named metrics over volumes or batches; report mean, std, count and non-finite count per metric."
-    def __init__(self,
-                 metrics: Mapping[str, Callable] | None = None, # `{name: fn(pred, target)}` evaluated by `__call__`
-                ):
-        self.metrics = dict(metrics or {})
-        for k, f in self.metrics.items():
-            if not callable(f): raise ValueError(f"metrics[{k!r}] must be callable, got {type(f).__name__}")
-        self.reset()
-
+class _MetricStore:
+    "Named values and weights (tensors kept where they are until read): the storage under `MetricTracker`."
     def reset(self):
         "Forget all values."
         self.values, self.weights, self._pending, self._names = {}, {}, {}, {}
@@ -707,8 +699,8 @@ class MetricTracker:
     def state_dict(self) -> dict:
         "Every recorded value and weight, as plain lists (for checkpoints read with `weights_only=True`)."
         self._flush()
-        return {'values': {k: list(v) for k, v in self.values.items()}, 'weights': {k: list(v) for k,
-                                                                                    v in self.weights.items()}}
+        return {'values': {k: list(v) for k, v in self.values.items()},
+                'weights': {k: list(v) for k, v in self.weights.items()}}
 
     def load_state_dict(self, state: dict): # what `state_dict` returned
         "Replace the recorded values with `state`'s."
@@ -716,6 +708,21 @@ class MetricTracker:
         self.values = {k: [float(x) for x in v] for k, v in state['values'].items()}
         self.weights = {k: [float(x) for x in v] for k, v in state['weights'].items()}
         self._names = dict.fromkeys(self.values)
+
+    def __len__(self):
+        self._flush()
+        return max((len(v) for v in self.values.values()), default=0)
+
+# %% ../nbs/05_metrics.ipynb #ff4b7abb
+class MetricTracker(_MetricStore):
+    "Accumulate named metrics over volumes or batches; report mean, std, count and non-finite count per metric."
+    def __init__(self,
+                 metrics: Mapping[str, Callable] | None = None, # `{name: fn(pred, target)}` evaluated by `__call__`
+                ):
+        self.metrics = dict(metrics or {})
+        for k, f in self.metrics.items():
+            if not callable(f): raise ValueError(f"metrics[{k!r}] must be callable, got {type(f).__name__}")
+        self.reset()
 
     def update(self,
                values: Mapping[str, Any] | None = None, # `{name: number or dict of numbers}`
@@ -787,10 +794,6 @@ class MetricTracker:
             out[f'{k}_mean'], out[f'{k}_std'] = s['mean'], s['std']
             if s['n_nonfinite']: out[f'{k}_n_nonfinite'] = float(s['n_nonfinite'])
         return out
-
-    def __len__(self):
-        self._flush()
-        return max((len(v) for v in self.values.values()), default=0)
 
     def __repr__(self):
         parts = [f"{k}={s['mean']:.4g}±{s['std']:.3g}"
