@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .core import LRUCache, check_finite, check_int, check_range
 
 # %% auto #0
-__all__ = ['dice_loss', 'DiceLoss', 'dice_ce_loss', 'DiceCELoss', 'soft_skeleton', 'max_radius', 'soft_cldice_loss',
+__all__ = ['dice_loss', 'DiceLoss', 'dice_ce_loss', 'DiceCELoss', 'max_radius', 'soft_skeleton', 'soft_cldice_loss',
            'SoftClDiceLoss', 'tubed_skeleton', 'skeleton_recall_loss', 'SkeletonRecallLoss', 'signed_distance',
            'boundary_loss', 'BoundaryLoss', 'topo_loss', 'TopoLoss', 'group_targets', 'group_mean_loss',
            'GroupMeanLoss', 'validate_groups', 'pose_loss', 'PoseLoss', 'sequence_consistency_loss',
@@ -276,6 +276,23 @@ class DiceCELoss(nn.Module):
                        other_act=other_act, ignore_index=ignore_index)
     def forward(self, pred, target): return dice_ce_loss(pred, target, **self.kw)
 
+# %% ../nbs/04_losses.ipynb #b58eae49
+def max_radius(target: torch.Tensor | np.ndarray, # `(B, C, *spatial)` binary target (> 0.5 is foreground)
+               metric: str = 'taxicab', # `'taxicab'` (what soft erosion peels; fast) or `'euclidean'`
+              ) -> float:
+    "The largest distance (voxels) from a foreground voxel to the background: the largest object radius (no grad)."
+    from scipy.ndimage import distance_transform_cdt, distance_transform_edt
+    if metric not in ('taxicab', 'euclidean'): raise ValueError(f"metric={metric!r} must be 'taxicab' or 'euclidean'")
+    t = target.detach().cpu().numpy() if torch.is_tensor(target) else np.asarray(target)
+    if t.ndim < 3: raise ValueError(f"target must be (B, C, *spatial), got shape {t.shape}")
+    best = 0.0
+    for m in t.reshape((-1,) + t.shape[2:]):
+        m = m > 0.5   # the image border is not background: soft erosion does not erode from it either
+        if not m.any() or m.all(): continue
+        d = distance_transform_cdt(m, metric='taxicab') if metric == 'taxicab' else distance_transform_edt(m)
+        best = max(best, float(d.max()))
+    return best
+
 # %% ../nbs/04_losses.ipynb #1edc77b7
 def _soft_erode(x):
     if x.ndim == 4:
@@ -305,22 +322,6 @@ def soft_skeleton(x: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` probabi
         if ckpt: x, skel = torch.utils.checkpoint.checkpoint(_skel_step, x, skel, use_reentrant=False)
         else: x, skel = _skel_step(x, skel)
     return skel
-
-def max_radius(target: torch.Tensor | np.ndarray, # `(B, C, *spatial)` binary target (> 0.5 is foreground)
-               metric: str = 'taxicab', # `'taxicab'` (what soft erosion peels; fast) or `'euclidean'`
-              ) -> float:
-    "The largest distance (voxels) from a foreground voxel to the background: the largest object radius (no grad)."
-    from scipy.ndimage import distance_transform_cdt, distance_transform_edt
-    if metric not in ('taxicab', 'euclidean'): raise ValueError(f"metric={metric!r} must be 'taxicab' or 'euclidean'")
-    t = target.detach().cpu().numpy() if torch.is_tensor(target) else np.asarray(target)
-    if t.ndim < 3: raise ValueError(f"target must be (B, C, *spatial), got shape {t.shape}")
-    best = 0.0
-    for m in t.reshape((-1,) + t.shape[2:]):
-        m = m > 0.5   # the image border is not background: soft erosion does not erode from it either
-        if not m.any() or m.all(): continue
-        d = distance_transform_cdt(m, metric='taxicab') if metric == 'taxicab' else distance_transform_edt(m)
-        best = max(best, float(d.max()))
-    return best
 
 # %% ../nbs/04_losses.ipynb #a7461a86
 def _cldice_from(p, t, iters, smooth, checkpoint=False):
