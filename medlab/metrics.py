@@ -37,7 +37,8 @@ def _to_numpy(x, name):
 
 def _same_shape(a, b, na='pred', nb='target'):
     if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"{na} and {nb} must have the same shape, got {na} {tuple(a.shape)} and {nb} {tuple(b.shape)}")
+        raise ValueError(f"{na} and {nb} must have the same shape, got {na} {tuple(a.shape)} and "
+                         f"{nb} {tuple(b.shape)}")
 
 def _as_mask(x, name):
     "A boolean numpy mask from a bool array or a 0/1 numeric array; anything else is an error."
@@ -53,9 +54,18 @@ def _as_mask(x, name):
                          f"threshold probabilities first, e.g. {name} > 0.5")
     return a.astype(bool)
 
-def _mask_pair(pred, target, ndim=None):
+def _mask_pair(pred, target, ndim=None, ignore_index=None):
+    """Two boolean masks of one shape; with `ignore_index`, `target` holds labels and its ignored voxels are cleared in
+    both."""
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            raise ValueError(f"ignore_index={ignore_index!r} must be an integer label (or None)")
+        ta = _to_numpy(target, 'target')
+        ign = ta == ignore_index
+        target = np.where(ign, 0, ta)
     p, t = _as_mask(pred, 'pred'), _as_mask(target, 'target')
     _same_shape(p, t)
+    if ignore_index is not None: p, t = p & ~ign, t & ~ign
     if ndim is not None and p.ndim not in ndim:
         want = ' or '.join(map(str, ndim))
         raise ValueError(f"pred and target must have {want} dimensions ((H, W) or (D, H, W)), got shape {p.shape}")
@@ -67,19 +77,6 @@ def _spacing(spacing_mm, ndim):
     return tuple(float(s) for s in sp)
 
 # %% ../nbs/05_metrics.ipynb #d20ab725
-def _is_uint8(x): return (x.dtype == torch.uint8) if torch.is_tensor(x) else (np.asarray(x).dtype == np.uint8)
-
-def _data_range(pred, target, data_range, p, t):
-    if data_range is None:
-        if _is_uint8(pred) and _is_uint8(target): return 255.0
-        raise ValueError(f"data_range is required for {pred.dtype} input (it is inferred only for uint8, as 255): pass the span "
-                         f"of possible values, e.g. data_range=1.0 for images in [0, 1] or data_range=4095 for 12-bit data")
-    check_range(data_range, 'data_range', 0, None, lo_inclusive=False)
-    span = float(max(p.max(), t.max()) - min(p.min(), t.min()))
-    if span > float(data_range) * (1 + 1e-6):
-        warnings.warn(f"pred and target span {span:g}, more than data_range={data_range!r}: is data_range right?", stacklevel=3)
-    return float(data_range)
-
 def _image_pair(pred, target):
     p, t = _to_numpy(pred, 'pred'), _to_numpy(target, 'target')
     _same_shape(p, t)
@@ -111,9 +108,11 @@ def nmse(pred, # prediction, any shape
 
 def nrmse(pred, # prediction, any shape
           target, # reference, same shape; the normaliser is computed from it
-          normalization: str = 'euclidean', # scikit-image's: `'euclidean'` (RMS of target), `'min-max'` (its range) or `'mean'` (its mean)
+          # scikit-image's: `'euclidean'` (RMS of target), `'min-max'` (its range) or `'mean'` (its mean)
+          normalization: str = 'euclidean',
          ) -> float:
-    "Normalised root mean squared error `sqrt(mean((pred - target)**2)) / norm(target)`, as scikit-image's `normalized_root_mse`."
+    """Normalised root mean squared error `sqrt(mean((pred - target)**2)) / norm(target)`, as scikit-image's
+    `normalized_root_mse`."""
     norms = {'euclidean': lambda t: math.sqrt(float((t * t).mean())), 'min-max': lambda t: float(t.max() - t.min()),
              'mean': lambda t: float(t.mean())}
     if normalization not in norms:
@@ -127,11 +126,30 @@ def nrmse(pred, # prediction, any shape
         return math.inf
     return rmse / den
 
+# %% ../nbs/05_metrics.ipynb #ab3bf579
+def _is_uint8(x): return (x.dtype == torch.uint8) if torch.is_tensor(x) else (np.asarray(x).dtype == np.uint8)
+
+def _data_range(pred, target, data_range, p, t):
+    if data_range is None:
+        if _is_uint8(pred) and _is_uint8(target): return 255.0
+        raise ValueError(f"data_range is required for {pred.dtype} input (it is inferred only for uint8, as 255): "
+                         "pass the span "
+                         "of possible values, e.g. data_range=1.0 for images in [0, 1] or data_range=4095 for 12-bit "
+                         "data")
+    check_range(data_range, 'data_range', 0, None, lo_inclusive=False)
+    span = float(max(p.max(), t.max()) - min(p.min(), t.min()))
+    if span > float(data_range) * (1 + 1e-6):
+        warnings.warn(f"pred and target span {span:g}, more than data_range={data_range!r}: is data_range right?",
+                      stacklevel=3)
+    return float(data_range)
+
 def psnr(pred, # prediction, any shape
          target, # reference, same shape
-         data_range: float | None = None, # span of possible values (e.g. 1.0, 255, 4095); required unless both are uint8
+         # span of possible values (e.g. 1.0, 255, 4095); required unless both are uint8
+         data_range: float | None = None,
         ) -> float:
-    "Peak signal-to-noise ratio in dB, `10 log10(data_range**2 / MSE)` over the whole array; `inf` for identical inputs."
+    """Peak signal-to-noise ratio in dB, `10 log10(data_range**2 / MSE)` over the whole array; `inf` for identical
+    inputs."""
     p, t = _image_pair(pred, target)
     r = _data_range(pred, target, data_range, p, t)
     mse = float(((p - t) ** 2).mean())
@@ -150,7 +168,8 @@ def _reflect_index(n, r, device):
     return torch.where(i >= n, 2 * n - 1 - i, i)
 
 def _filter_torch(x, k, nsp):
-    "Filter the last `nsp` axes of tensor `x` with the 1-D kernel `k` (list of floats), scipy's 'reflect' boundary, same size."
+    """Filter the last `nsp` axes of tensor `x` with the 1-D kernel `k` (list of floats), scipy's 'reflect' boundary,
+    same size."""
     r = (len(k) - 1) // 2
     for dim in range(x.ndim - nsp, x.ndim):
         n = x.shape[dim]
@@ -164,15 +183,18 @@ def _filter(x, k, nsp):
     "The separable filter: scipy's `correlate1d` for CPU tensors (cache-friendly C loops), shifted views elsewhere."
     if x.device.type != 'cpu' or x.requires_grad: return _filter_torch(x, k, nsp)
     a = x.numpy()
-    for ax in range(a.ndim - nsp, a.ndim): a = ndimage.correlate1d(a, np.asarray(k, dtype=a.dtype), axis=ax, mode='reflect')
+    for ax in range(a.ndim - nsp, a.ndim):
+        a = ndimage.correlate1d(a, np.asarray(k, dtype=a.dtype), axis=ax, mode='reflect')
     return torch.from_numpy(a)
 
 def gaussian_blur(x: torch.Tensor, # any shape; the trailing `spatial_dims` axes are filtered
-                  sigma: float | Sequence[float], # standard deviation in voxels, one for all axes or one per spatial axis (0: that axis untouched)
+                  # standard deviation in voxels, one for all axes or one per spatial axis (0: that axis untouched)
+                  sigma: float | Sequence[float],
                   spatial_dims: int | None = None, # how many trailing axes to filter; `None`: all of them
                   truncate: float = 4.0, # kernel radius in standard deviations (scipy's default 4.0; SSIM uses 3.5)
                  ) -> torch.Tensor:
-    "Separable gaussian filter equal to `scipy.ndimage.gaussian_filter(mode='reflect')`, on the tensor's device and dtype."
+    """Separable gaussian filter equal to `scipy.ndimage.gaussian_filter(mode='reflect')`, on the tensor's device and
+    dtype."""
     if not torch.is_tensor(x): raise ValueError(f"x must be a tensor, got {type(x).__name__}")
     if not x.is_floating_point(): raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     nsp = x.ndim if spatial_dims is None else check_int(spatial_dims, 'spatial_dims', 1, x.ndim)
@@ -190,14 +212,16 @@ def gaussian_blur(x: torch.Tensor, # any shape; the trailing `spatial_dims` axes
 def _image_tensor(x, name, dev, dt):
     if not torch.is_tensor(x):
         x = _to_numpy(x, name)
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool): raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
         x = torch.from_numpy(np.ascontiguousarray(x))
     elif x.is_complex(): raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.numel() == 0: raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
     return check_finite(x.detach().to(dev, dt), name)
 
 def _box_filter(x, w, nsp):
-    "Mean over a `w`-wide window along the last `nsp` axes, scipy's `uniform_filter(mode='reflect')` (SSIM's uniform window)."
+    """Mean over a `w`-wide window along the last `nsp` axes, scipy's `uniform_filter(mode='reflect')` (SSIM's uniform
+    window)."""
     if x.device.type != 'cpu' or x.requires_grad: return _filter_torch(x, [1.0 / w] * w, nsp)
     a = x.numpy()
     for ax in range(a.ndim - nsp, a.ndim): a = ndimage.uniform_filter1d(a, w, axis=ax, mode='reflect')
@@ -206,38 +230,46 @@ def _box_filter(x, w, nsp):
 def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `spatial_dims` set
          target, # reference, same shape
          data_range: float | None = None, # span of possible values; required unless both are uint8
-         spatial_dims: int | None = None, # 2 or 3: the trailing axes that form one image, leading axes are averaged over; `None`: all axes
+         # 2 or 3: the trailing axes that form one image, leading axes are averaged over; `None`: all axes
+         spatial_dims: int | None = None,
          sigma: float = 1.5, # standard deviation of the gaussian window, in pixels
          K1: float = 0.01, # luminance constant: `C1 = (K1 * data_range)**2`
          K2: float = 0.03, # contrast constant: `C2 = (K2 * data_range)**2`
          full: bool = False, # also return the SSIM map (a float64 tensor, the shape of the input)
-         gaussian_weights: bool = True, # gaussian window (Wang et al.); `False`: scikit-image's default uniform `win_size` window
-         win_size: int | None = None, # side of the uniform window (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
-         use_sample_covariance: bool | None = None, # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window (scikit-image), False for the gaussian (the paper)
-         channel_axis: int | None = None, # axis holding channels (scikit-image's name): SSIM per channel, then their mean; the other axes are spatial
+         # gaussian window (Wang et al.); `False`: scikit-image's default uniform `win_size` window
+         gaussian_weights: bool = True,
+         # uniform window side (odd; `None`: 7); with the gaussian, `None` or its width `2 int(3.5 sigma + 0.5) + 1`
+         win_size: int | None = None,
+         # divide by `N - 1` (`win_size**ndim` - 1); `None`: True for the uniform window, False for the gaussian
+         use_sample_covariance: bool | None = None,
+         # axis holding channels (scikit-image's name): SSIM per channel, then their mean; the other axes are spatial
+         channel_axis: int | None = None,
         ) -> float | tuple[float, torch.Tensor]:
-    "SSIM in 2-D or 3-D, equal to scikit-image's `structural_similarity` (gaussian window by default, or its uniform one)."
+    """SSIM in 2-D or 3-D, equal to scikit-image's `structural_similarity` (gaussian window by default, or its uniform
+    one)."""
     dev = next((a.device for a in (pred, target) if torch.is_tensor(a)), torch.device('cpu'))
     dt = torch.float32 if dev.type == 'mps' else torch.float64
-    x, y = _image_tensor(pred, 'pred', dev, dt), _image_tensor(target, 'target', dev, dt)   # tensors stay on their device
+    # tensors stay on their device
+    x, y = _image_tensor(pred, 'pred', dev, dt), _image_tensor(target, 'target', dev, dt)
     _same_shape(x, y)
     r = _data_range(pred, target, data_range, x, y)
     if channel_axis is not None:
         ca = check_int(channel_axis, 'channel_axis', -x.ndim, x.ndim - 1) % x.ndim
         if spatial_dims is not None and spatial_dims != x.ndim - 1:
-            raise ValueError(f"channel_axis={channel_axis} leaves {x.ndim - 1} spatial axes, but spatial_dims={spatial_dims}")
+            raise ValueError(f"channel_axis={channel_axis} leaves {x.ndim - 1} spatial axes, but "
+                             f"spatial_dims={spatial_dims}")
         x, y, spatial_dims = x.movedim(ca, 0), y.movedim(ca, 0), x.ndim - 1
     nsp = x.ndim if spatial_dims is None else spatial_dims
     if nsp not in (2, 3) or x.ndim < nsp:
-        raise ValueError(f"ssim works on 2-D or 3-D images: spatial_dims={spatial_dims!r} with input of shape {tuple(x.shape)} "
-                         f"(pass spatial_dims=2 or 3 for inputs with leading batch/channel axes)")
+        raise ValueError(f"ssim works on 2-D or 3-D images: spatial_dims={spatial_dims!r} with input of shape "
+                         f"{tuple(x.shape)} (pass spatial_dims=2 or 3 for inputs with leading batch/channel axes)")
     check_range(sigma, 'sigma', 0, None, lo_inclusive=False)
     check_range(K1, 'K1', 0, None); check_range(K2, 'K2', 0, None)
     if gaussian_weights:
         k_np, rad = _gaussian_kernel1d(float(sigma), 3.5)
         if win_size is not None and win_size != 2 * rad + 1:
-            raise ValueError(f"win_size={win_size!r} does not match the gaussian window ({2 * rad + 1} taps at sigma={sigma}): "
-                             f"set sigma for the gaussian, or win_size with gaussian_weights=False")
+            raise ValueError(f"win_size={win_size!r} does not match the gaussian window ({2 * rad + 1} taps at "
+                             f"sigma={sigma}): set sigma for the gaussian, or win_size with gaussian_weights=False")
         filt, what = (lambda a: _filter(a, k_np.tolist(), nsp)), f"the gaussian window at sigma={sigma}"
     else:
         w = 7 if win_size is None else check_int(win_size, 'win_size', 3)
@@ -263,21 +295,22 @@ def ssim(pred, # prediction: `(H, W)` or `(D, H, W)`, or any leading axes with `
     S = S.reshape(*lead, *spatial)
     return val, (S.movedim(0, ca) if channel_axis is not None else S)
 
-
 # %% ../nbs/05_metrics.ipynb #d47c427b
 def dice(pred, # binary mask (bool or 0/1), any shape
          target, # binary reference mask, same shape
+         ignore_index: int | None = None, # label of `target` to ignore: background in both
         ) -> float:
     "Dice coefficient `2|P∩T| / (|P| + |T|)`; 1.0 when both masks are empty."
-    p, t = _mask_pair(pred, target)
+    p, t = _mask_pair(pred, target, ignore_index=ignore_index)
     s = int(p.sum()) + int(t.sum())
     return 1.0 if s == 0 else 2.0 * int((p & t).sum()) / s
 
 def iou(pred, # binary mask (bool or 0/1), any shape
         target, # binary reference mask, same shape
+        ignore_index: int | None = None, # label of `target` to ignore: background in both
        ) -> float:
     "Intersection over union (Jaccard) `|P∩T| / |P∪T|`; 1.0 when both masks are empty."
-    p, t = _mask_pair(pred, target)
+    p, t = _mask_pair(pred, target, ignore_index=ignore_index)
     u = int((p | t).sum())
     return 1.0 if u == 0 else int((p & t).sum()) / u
 
@@ -297,25 +330,30 @@ def _union_crop(p, t):
     return p[sl], t[sl]
 
 def _check_empty(empty):
-    if empty not in ('defined', 'nan'): raise ValueError(f"empty={empty!r} must be 'defined' (medlab's value) or 'nan' (MONAI's)")
+    if empty not in ('defined', 'nan'):
+        raise ValueError(f"empty={empty!r} must be 'defined' (medlab's value) or 'nan' (MONAI's)")
 
 def _distance_map(surface, sp, metric, spacing_mm):
-    "Distance in mm from every voxel to the nearest `True` of `surface`: exact Euclidean, or chamfer steps times the (isotropic) spacing."
+    """Distance in mm from every voxel to the nearest `True` of `surface`: exact Euclidean, or chamfer steps times the
+    (isotropic) spacing."""
     if metric == 'euclidean': return ndimage.distance_transform_edt(~surface, sampling=sp)
     if metric not in ('chessboard', 'taxicab'):
         raise ValueError(f"distance_metric={metric!r} must be 'euclidean', 'chessboard' or 'taxicab'")
     if len(set(sp)) > 1:
         raise ValueError(f"distance_metric={metric!r} counts voxel steps, which cannot weigh the axes of anisotropic "
-                         f"spacing_mm={spacing_mm!r} differently: use distance_metric='euclidean' (MONAI ignores the spacing here)")
+                         f"spacing_mm={spacing_mm!r} differently: use distance_metric='euclidean' (MONAI ignores the "
+                         "spacing here)")
     return ndimage.distance_transform_cdt(~surface, metric=metric) * sp[0]
 
 def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
                       target, # binary reference mask, same shape, non-empty
                       spacing_mm: float | Sequence[float], # voxel size along each axis in mm (a number for isotropic)
-                      distance_metric: str = 'euclidean', # `'euclidean'` (exact, in mm), or `'chessboard'` / `'taxicab'` steps times the spacing (isotropic spacing only)
+                      # `'euclidean'` (exact), or `'chessboard'` / `'taxicab'` steps times the (isotropic) spacing
+                      distance_metric: str = 'euclidean',
+                      ignore_index: int | None = None, # label of `target` to ignore: background in both
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Distances in mm from each surface voxel of `pred` to the surface of `target`, and from `target`'s to `pred`'s."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     sp = _spacing(spacing_mm, p.ndim)
     for m, n in ((p, 'pred'), (t, 'target')):
         if not m.any(): raise ValueError(f"surface_distances: {n} is empty, so it has no surface to measure from")
@@ -325,14 +363,17 @@ def surface_distances(pred, # binary mask `(H, W)` or `(D, H, W)`, non-empty
     d_tp = _distance_map(sp_, sp, distance_metric, spacing_mm)[st_]
     return d_pt, d_tp
 
+# %% ../nbs/05_metrics.ipynb #2baa0d22
 def _empty_case(p, t, fn, both, one, empty='defined'):
-    "The documented value when a mask is empty (`nan` for two empty masks with `empty='nan'`), or None when both have voxels."
+    """The documented value when a mask is empty (`nan` for two empty masks with `empty='nan'`), or None when both have
+    voxels."""
     _check_empty(empty)
     pe, te = not p.any(), not t.any()
     if pe and te: return math.nan if empty == 'nan' else both
     if pe or te:
         if one == math.inf:
-            warnings.warn(f"{fn}: {'pred' if pe else 'target'} is empty, so the distance to it is undefined; returning inf",
+            warnings.warn(f"{fn}: {'pred' if pe else 'target'} is empty, so the distance to it is undefined; "
+                          "returning inf",
                           EmptyMaskWarning, stacklevel=3)
         return one
     return None
@@ -343,10 +384,11 @@ def hd95(pred, # binary mask `(H, W)` or `(D, H, W)`
          percentile: float = 95, # 100 gives the (maximum) Hausdorff distance
          distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
          empty: str = 'defined', # two empty masks give 0 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+         ignore_index: int | None = None, # label of `target` to ignore: background in both
         ) -> float:
     "Symmetric robust Hausdorff distance in mm: the larger of the two directed `percentile`-th surface distances."
     check_range(percentile, 'percentile', 0, 100)
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     e = _empty_case(p, t, 'hd95', 0.0, math.inf, empty)
     if e is not None: return e
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
@@ -357,48 +399,59 @@ def assd(pred, # binary mask `(H, W)` or `(D, H, W)`
          spacing_mm: float | Sequence[float], # voxel size along each axis in mm
          distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
          empty: str = 'defined', # two empty masks give 0 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+         ignore_index: int | None = None, # label of `target` to ignore: background in both
         ) -> float:
     "Average symmetric surface distance in mm: the mean over both surfaces of the distance to the other."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     e = _empty_case(p, t, 'assd', 0.0, math.inf, empty)
     if e is not None: return e
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float((d_pt.sum() + d_tp.sum()) / (d_pt.size + d_tp.size))
 
-def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance per class, `(C, H, W)` or `(C, D, H, W)`
+def surface_dice(pred, # binary mask `(H, W)` or `(D, H, W)`; with one tolerance per class, `(C, *spatial)`
                  target, # binary reference mask, same shape
-                 tolerance_mm: float | Sequence[float], # surface voxels closer than this (inclusive) to the other surface agree; a sequence: one per class (MONAI's `class_thresholds`)
+                 # surface voxels this close (inclusive) agree; one per class: MONAI's `class_thresholds`
+                 tolerance_mm: float | Sequence[float],
                  spacing_mm: float | Sequence[float], # voxel size along each spatial axis in mm
-                 distance_metric: str = 'euclidean', # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+                 # `'euclidean'`, `'chessboard'` or `'taxicab'` (as `surface_distances`)
+                 distance_metric: str = 'euclidean',
                  empty: str = 'defined', # two empty masks give 1 (`'defined'`) or `nan` (`'nan'`, as MONAI)
+                 ignore_index: int | None = None, # label of `target` to ignore: background in both
                 ) -> float | dict[str, float]:
-    "Normalised surface Dice at a tolerance: the fraction of both surfaces within `tolerance_mm` of the other; per class with one tolerance per class."
+    """Normalised surface Dice at a tolerance: the fraction of both surfaces within `tolerance_mm` of the other; per
+    class with one tolerance per class."""
     if np.ndim(tolerance_mm) > 0:
         tols = [float(v) for v in np.asarray(tolerance_mm, dtype=float).ravel()]
+        if ignore_index is not None:
+            raise ValueError("ignore_index needs one binary mask pair; with one tolerance per class, "
+                                                      "clear the ignored voxels in each class mask first")
         p, t = _as_mask(pred, 'pred'), _as_mask(target, 'target')
         _same_shape(p, t)
         if p.ndim not in (3, 4) or p.shape[0] != len(tols):
-            raise ValueError(f"tolerance_mm has {len(tols)} entries (one per class), so pred and target must be (C={len(tols)}, H, W) "
-                             f"or (C={len(tols)}, D, H, W) class masks, got shape {p.shape}")
-        out = {f'class_{c}': surface_dice(p[c], t[c], tol, spacing_mm, distance_metric, empty) for c, tol in enumerate(tols)}
+            raise ValueError(f"tolerance_mm has {len(tols)} entries (one per class), so pred and target must be "
+                             f"(C={len(tols)}, H, W) or (C={len(tols)}, D, H, W) class masks, got shape {p.shape}")
+        out = {f'class_{c}': surface_dice(p[c], t[c], tol, spacing_mm, distance_metric, empty) for c,
+               tol in enumerate(tols)}
         vals = [v for v in out.values() if not math.isnan(v)]
-        out['mean'] = float(np.mean(vals)) if vals else math.nan   # over the classes that are not nan, as MONAI users average
+        # over the classes that are not nan, as MONAI users average
+        out['mean'] = float(np.mean(vals)) if vals else math.nan
         return out
     check_range(tolerance_mm, 'tolerance_mm', 0, None)
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     e = _empty_case(p, t, 'surface_dice', 1.0, 0.0, empty)
     if e is not None: return e
     d_pt, d_tp = surface_distances(p, t, spacing_mm, distance_metric)
     return float(((d_pt <= tolerance_mm).sum() + (d_tp <= tolerance_mm).sum()) / (d_pt.size + d_tp.size))
 
-
 # %% ../nbs/05_metrics.ipynb #75ffaeef
 def cldice(pred, # binary mask `(H, W)` or `(D, H, W)`
            target, # binary reference mask, same shape
+           ignore_index: int | None = None, # label of `target` to ignore: background in both
           ) -> float:
-    "Centreline Dice with hard skeletons (scikit-image `skeletonize`): harmonic mean of topology precision and sensitivity."
+    """Centreline Dice with hard skeletons (scikit-image `skeletonize`): harmonic mean of topology precision and
+    sensitivity."""
     from skimage.morphology import skeletonize
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     pe, te = not p.any(), not t.any()
     if pe and te: return 1.0
     if pe or te: return 0.0
@@ -412,15 +465,19 @@ def _conn(connectivity, ndim):
     c = ndim if connectivity is None else connectivity
     if c not in (1, ndim):
         raise ValueError(f"connectivity={connectivity!r} must be 1 or {ndim} (=ndim) for {ndim}-D masks: "
-                         f"Betti numbers need a foreground/background connectivity pair (4/8 or 8/4 in 2-D, 6/26 or 26/6 in 3-D)")
+                         "Betti numbers need a foreground/background connectivity pair (4/8 or 8/4 in 2-D, 6/26 or "
+                         "26/6 in 3-D)")
     return c
 
 def betti_numbers(mask, # binary mask `(H, W)` or `(D, H, W)`
-                  connectivity: int | None = None, # foreground connectivity: `ndim` (8 / 26 neighbours, default) or 1 (4 / 6)
+                  # foreground connectivity: `ndim` (8 / 26 neighbours, default) or 1 (4 / 6)
+                  connectivity: int | None = None,
                  ) -> tuple[int, ...]:
-    "Betti numbers of a binary mask: `(b0, b1)` in 2-D (components, holes), `(b0, b1, b2)` in 3-D (components, tunnels, cavities)."
+    """Betti numbers of a binary mask: `(b0, b1)` in 2-D (components, holes), `(b0, b1, b2)` in 3-D (components,
+    tunnels, cavities)."""
     m = _as_mask(mask, 'mask')
-    if m.ndim not in (2, 3): raise ValueError(f"mask must have 2 or 3 dimensions ((H, W) or (D, H, W)), got shape {m.shape}")
+    if m.ndim not in (2, 3):
+        raise ValueError(f"mask must have 2 or 3 dimensions ((H, W) or (D, H, W)), got shape {m.shape}")
     c = _conn(connectivity, m.ndim)
     fg = ndimage.generate_binary_structure(m.ndim, c)
     bg = ndimage.generate_binary_structure(m.ndim, m.ndim if c == 1 else 1)
@@ -431,12 +488,14 @@ def betti_numbers(mask, # binary mask `(H, W)` or `(D, H, W)`
     chi = euler_number(m, connectivity=c)
     return (int(b0), int(b0 + enclosed - chi), int(enclosed))
 
+# %% ../nbs/05_metrics.ipynb #83f2ba83
 def betti_errors(pred, # binary mask `(H, W)` or `(D, H, W)`
                  target, # binary reference mask, same shape
                  connectivity: int | None = None, # foreground connectivity, as in `betti_numbers`
+                 ignore_index: int | None = None, # label of `target` to ignore: background in both
                 ) -> dict[str, float]:
     "Absolute Betti-number errors `{'b0': |Δb0|, 'b1': |Δb1|[, 'b2': |Δb2|]}`, plus their sum as `'total'`."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     bp, bt = betti_numbers(p, connectivity), betti_numbers(t, connectivity)
     out = {f'b{k}': float(abs(x - y)) for k, (x, y) in enumerate(zip(bp, bt))}
     out['total'] = float(sum(out.values()))
@@ -458,18 +517,23 @@ def _voi_labels(a, b):
     return max(hab - hb, 0.0), max(hab - ha, 0.0)
 
 def _components(m, connectivity):
-    return ndimage.label(m, structure=ndimage.generate_binary_structure(m.ndim, m.ndim if connectivity is None else connectivity))[0]
+    c = m.ndim if connectivity is None else connectivity
+    return ndimage.label(m, structure=ndimage.generate_binary_structure(m.ndim, c))[0]
 
 def variation_of_information(pred, # binary mask (or integer labels with `label_components=False`), any shape
                              target, # reference, same shape and kind
                              label_components: bool = True, # split binary masks into connected components first
-                             connectivity: int | None = None, # component connectivity in hops, 1..ndim (default ndim: 8 in 2-D, 26 in 3-D)
-                             union_foreground: bool = True, # compare only voxels in the union of both foregrounds (label != 0)
-                             return_parts: bool = False, # return `(H(pred|target), H(target|pred))` instead of their sum
+                             # component connectivity in hops, 1..ndim (default ndim: 8 in 2-D, 26 in 3-D)
+                             connectivity: int | None = None,
+                             # compare only voxels in the union of both foregrounds (label != 0)
+                             union_foreground: bool = True,
+                             # return `(H(pred|target), H(target|pred))` instead of their sum
+                             return_parts: bool = False,
+                             ignore_index: int | None = None, # label of `target` to ignore (see above)
                             ) -> float | tuple[float, float]:
     "Variation of information `H(pred|target) + H(target|pred)` in bits between two segmentations."
     if label_components:
-        p, t = _mask_pair(pred, target)
+        p, t = _mask_pair(pred, target, ignore_index=ignore_index)
         if connectivity is not None: check_int(connectivity, 'connectivity', 1, p.ndim)
         p, t = _components(p, connectivity), _components(t, connectivity)
     else:
@@ -477,7 +541,9 @@ def variation_of_information(pred, # binary mask (or integer labels with `label_
         _same_shape(p, t)
         for a, n in ((p, 'pred'), (t, 'target')):
             if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
-                raise ValueError(f"{n} must be an integer label image when label_components=False, got dtype {a.dtype}")
+                raise ValueError(f"{n} must be an integer label image when label_components=False, "
+                                 f"got dtype {a.dtype}")
+        if ignore_index is not None: p, t = p[t != ignore_index], t[t != ignore_index]
     if union_foreground:
         u = (p != 0) | (t != 0)
         p, t = p[u], t[u]
@@ -499,12 +565,14 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
                weights: Sequence[float] = (0.34, 0.33, 0.33), # per homology dimension (b0, b1, b2)
                tiles: int = 2, # split each axis into this many parts and sum the counts (the challenge scorer uses 2)
                connectivity: int | None = None, # foreground connectivity for `betti_numbers` (default ndim)
+               ignore_index: int | None = None, # label of `target` to ignore: background in both
               ) -> dict[str, float]:
     "The challenge's topological F1 from Betti-number counts matched by number: `{'topo_score', 'topo_f1_b0', ...}`."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     check_int(tiles, 'tiles', 1)
     nd = p.ndim  # number of Betti numbers: 2 in 2-D, 3 in 3-D
-    if len(weights) < nd: raise ValueError(f"weights={tuple(weights)!r} needs one weight per homology dimension ({nd})")
+    if len(weights) < nd:
+        raise ValueError(f"weights={tuple(weights)!r} needs one weight per homology dimension ({nd})")
     m, pc, gc = np.zeros(nd), np.zeros(nd), np.zeros(nd)
     for sl in _tiles(p.shape, int(tiles)):
         bp, bt = np.array(betti_numbers(p[sl], connectivity)), np.array(betti_numbers(t[sl], connectivity))
@@ -517,24 +585,28 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
         num += weights[k] * f1; den += weights[k]
     return {'topo_score': 1.0 if den == 0 else float(num / den), **out}
 
+# %% ../nbs/05_metrics.ipynb #f08e25a9
 def surface_detection_score(pred, # binary mask `(D, H, W)` (2-D `(H, W)` also accepted)
                             target, # binary reference mask, same shape (the challenge's `labels == 1`)
-                            ignore_mask=None, # voxels to ignore, set to background in both (the challenge's `labels == 2`)
+                            # voxels to ignore, set to background in both (the challenge's `labels == 2`)
+                            ignore_mask=None,
                             spacing_mm: float | Sequence[float] = 1.0, # voxel size; the challenge uses 1 (voxel units)
                             tolerance_mm: float = 2.0, # surface Dice tolerance τ (challenge: 2)
                             voi_alpha: float = 0.3, # VOI score `1 / (1 + voi_alpha * VOI)` (challenge: 0.3)
                             weights: Sequence[float] = (0.30, 0.35, 0.35), # (topology, surface Dice, VOI) weights
                             topo_tiles: int = 2, # tiles per axis for the topology counts (challenge: 2)
+                            ignore_index: int | None = None, # label of `target` to ignore: background in both
                            ) -> dict[str, float]:
     "Vesuvius surface-detection composite `0.30 TopoScore + 0.35 SurfaceDice@τ + 0.35 VOI_score`, with its parts."
-    p, t = _mask_pair(pred, target, ndim=(2, 3))
+    p, t = _mask_pair(pred, target, ndim=(2, 3), ignore_index=ignore_index)
     if ignore_mask is not None:
         ign = _as_mask(ignore_mask, 'ignore_mask'); _same_shape(ign, t, 'ignore_mask', 'target')
         p, t = p & ~ign, t & ~ign
     check_range(voi_alpha, 'voi_alpha', 0, None)
     w = np.asarray(weights, dtype=float)
     if w.shape != (3,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"weights={tuple(weights)!r} must be three non-negative numbers (topology, surface Dice, VOI) with a positive sum")
+        raise ValueError(f"weights={tuple(weights)!r} must be three non-negative numbers (topology, surface Dice, "
+                         "VOI) with a positive sum")
     w = w / w.sum()
     topo = topo_score(p, t, tiles=topo_tiles)
     sd = surface_dice(p, t, tolerance_mm, spacing_mm)
@@ -549,7 +621,8 @@ def surface_detection_score(pred, # binary mask `(D, H, W)` (2-D `(H, W)` also a
 def codebook_usage(indices, # integer code indices, any shape (numpy or torch)
                    n_codes: int, # codebook size; indices must lie in [0, n_codes)
                   ) -> dict[str, float]:
-    "Perplexity `exp(−Σ p log p)` of the code histogram, the fraction of codes used, and the number used (`losses.code_usage` as floats)."
+    """Perplexity `exp(−Σ p log p)` of the code histogram, the fraction of codes used, and the number used
+    (`losses.code_usage` as floats)."""
     n_codes = check_int(n_codes, 'n_codes', 1)
     if not torch.is_tensor(indices):
         a = np.asarray(indices)
@@ -560,10 +633,10 @@ def codebook_usage(indices, # integer code indices, any shape (numpy or torch)
     x = indices.detach().reshape(-1)
     if x.numel() == 0: raise ValueError("indices is empty: no codes to count")
     lo, hi = (int(v) for v in torch.aminmax(x))
-    if lo < 0 or hi >= n_codes: raise ValueError(f"indices must lie in [0, n_codes={n_codes}), got values from {lo} to {hi}")
+    if lo < 0 or hi >= n_codes:
+        raise ValueError(f"indices must lie in [0, n_codes={n_codes}), got values from {lo} to {hi}")
     perplexity, usage = code_usage(x, n_codes, dtype=torch.float64)
     return {'perplexity': float(perplexity), 'usage': float(usage), 'n_used': float(round(float(usage) * n_codes))}
-
 
 # %% ../nbs/05_metrics.ipynb #93c458f6
 def _to_float(v, name):
@@ -574,18 +647,11 @@ def _to_float(v, name):
         v = v.item()
     if isinstance(v, bool): return float(v)
     try: return float(v)
-    except (TypeError, ValueError): raise ValueError(f"metric {name!r} must be a number, got {type(v).__name__} {v!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"metric {name!r} must be a number, got {type(v).__name__} {v!r}") from None
 
-class MetricTracker:
-    "Accumulate named metrics over volumes or batches; report mean, std, count and non-finite count per metric."
-    def __init__(self,
-                 metrics: Mapping[str, Callable] | None = None, # `{name: fn(pred, target)}` evaluated by `__call__`
-                ):
-        self.metrics = dict(metrics or {})
-        for k, f in self.metrics.items():
-            if not callable(f): raise ValueError(f"metrics[{k!r}] must be callable, got {type(f).__name__}")
-        self.reset()
-
+class _MetricStore:
+    "Named values and weights (tensors kept where they are until read): the storage under `MetricTracker`."
     def reset(self):
         "Forget all values."
         self.values, self.weights, self._pending, self._names = {}, {}, {}, {}
@@ -595,7 +661,8 @@ class MetricTracker:
             value, # a number, or a scalar tensor (kept where it is until a statistic is asked for)
             weight: float = 1.0, # weight of this value (e.g. the batch size for a batch mean)
            ) -> None:
-        "Record one value without reading it back: tensors are read in one go later, so a GPU is not synchronised per batch."
+        """Record one value without reading it back: tensors are read in one go later, so a GPU is not synchronised per
+        batch."""
         if not weight > 0: raise ValueError(f"weight={weight!r} must be > 0")
         self._names[name] = None
         if torch.is_tensor(value):
@@ -604,12 +671,14 @@ class MetricTracker:
             if len(p[0]) >= 1024: self._flush(name)
         else:
             if name in self._pending: self._flush(name)
-            self.values.setdefault(name, []).append(_to_float(value, name)); self.weights.setdefault(name, []).append(float(weight))
+            self.values.setdefault(name, []).append(_to_float(value, name))
+            self.weights.setdefault(name, []).append(float(weight))
 
     def _flush(self, name=None):
         for k in ([name] if name is not None else list(self._pending)):
             vals, ws = self._pending.pop(k)
-            self.values.setdefault(k, []).extend(torch.stack(vals).float().tolist()); self.weights.setdefault(k, []).extend(ws)
+            self.values.setdefault(k, []).extend(torch.stack(vals).float().tolist())
+            self.weights.setdefault(k, []).extend(ws)
 
     def total(self,
               name: str, # the metric's name
@@ -617,7 +686,8 @@ class MetricTracker:
              ) -> tuple[float, float]:
         "`(sum of weight * value, sum of weights)` of `name`: what an all-reduce across processes adds up."
         if name in self._pending: self._flush(name)
-        if name not in self.values: raise KeyError(f"no values recorded for metric {name!r}; recorded: {sorted(self.values)}")
+        if name not in self.values:
+            raise KeyError(f"no values recorded for metric {name!r}; recorded: {sorted(self.values)}")
         v, w = np.asarray(self.values[name]), np.asarray(self.weights[name])
         if skip_nonfinite: ok = np.isfinite(v); v, w = v[ok], w[ok]
         return float((v * w).sum()) if v.size else 0.0, float(w.sum())
@@ -629,7 +699,8 @@ class MetricTracker:
     def state_dict(self) -> dict:
         "Every recorded value and weight, as plain lists (for checkpoints read with `weights_only=True`)."
         self._flush()
-        return {'values': {k: list(v) for k, v in self.values.items()}, 'weights': {k: list(v) for k, v in self.weights.items()}}
+        return {'values': {k: list(v) for k, v in self.values.items()},
+                'weights': {k: list(v) for k, v in self.weights.items()}}
 
     def load_state_dict(self, state: dict): # what `state_dict` returned
         "Replace the recorded values with `state`'s."
@@ -637,6 +708,21 @@ class MetricTracker:
         self.values = {k: [float(x) for x in v] for k, v in state['values'].items()}
         self.weights = {k: [float(x) for x in v] for k, v in state['weights'].items()}
         self._names = dict.fromkeys(self.values)
+
+    def __len__(self):
+        self._flush()
+        return max((len(v) for v in self.values.values()), default=0)
+
+# %% ../nbs/05_metrics.ipynb #ff4b7abb
+class MetricTracker(_MetricStore):
+    "Accumulate named metrics over volumes or batches; report mean, std, count and non-finite count per metric."
+    def __init__(self,
+                 metrics: Mapping[str, Callable] | None = None, # `{name: fn(pred, target)}` evaluated by `__call__`
+                ):
+        self.metrics = dict(metrics or {})
+        for k, f in self.metrics.items():
+            if not callable(f): raise ValueError(f"metrics[{k!r}] must be callable, got {type(f).__name__}")
+        self.reset()
 
     def update(self,
                values: Mapping[str, Any] | None = None, # `{name: number or dict of numbers}`
@@ -659,7 +745,8 @@ class MetricTracker:
                  weight: float = 1.0, # weight of this pair
                 ) -> dict[str, float]:
         "Evaluate every metric function on `(pred, target)`, record and return the values."
-        if not self.metrics: raise ValueError("MetricTracker has no metric functions: pass metrics={name: fn} or use update()")
+        if not self.metrics:
+            raise ValueError("MetricTracker has no metric functions: pass metrics={name: fn} or use update()")
         return self.update({k: f(pred, target) for k, f in self.metrics.items()}, weight=weight)
 
     def add_batch(self,
@@ -667,12 +754,14 @@ class MetricTracker:
                   targets, # the matching references
                  ) -> list[dict[str, float]]:
         "Evaluate the metric functions on each item along the first axis; one recorded row per item."
-        if len(preds) != len(targets): raise ValueError(f"preds and targets must have the same length, got {len(preds)} and {len(targets)}")
+        if len(preds) != len(targets):
+            raise ValueError(f"preds and targets must have the same length, got {len(preds)} and {len(targets)}")
         return [self(p, t) for p, t in zip(preds, targets)]
 
     def _stats(self, k):
         if k in self._pending: self._flush(k)
-        if k not in self.values: raise KeyError(f"no values recorded for metric {k!r}; recorded: {sorted(self.values)}")
+        if k not in self.values:
+            raise KeyError(f"no values recorded for metric {k!r}; recorded: {sorted(self.values)}")
         v, w = np.asarray(self.values[k]), np.asarray(self.weights[k])
         ok = np.isfinite(v)
         if not ok.any(): return {'mean': math.nan, 'std': math.nan, 'n': int(v.size), 'n_nonfinite': int(v.size)}
@@ -681,7 +770,8 @@ class MetricTracker:
         return {'mean': mean, 'std': std, 'n': int(v.size), 'n_nonfinite': int((~ok).sum())}
 
     def mean(self, name: str, # the metric's name
-             skip_nonfinite: bool = True, # leave non-finite values out (else any `nan`/`inf` makes the mean non-finite)
+             # leave non-finite values out (else any `nan`/`inf` makes the mean non-finite)
+             skip_nonfinite: bool = True,
             ) -> float:
         "Weighted mean of the finite values of `name` (`nan` if it has none)."
         if skip_nonfinite: return self._stats(name)['mean']
@@ -705,11 +795,8 @@ class MetricTracker:
             if s['n_nonfinite']: out[f'{k}_n_nonfinite'] = float(s['n_nonfinite'])
         return out
 
-    def __len__(self):
-        self._flush()
-        return max((len(v) for v in self.values.values()), default=0)
-
     def __repr__(self):
-        parts = [f"{k}={s['mean']:.4g}±{s['std']:.3g}" + (f" ({s['n_nonfinite']} non-finite)" if s['n_nonfinite'] else '')
+        parts = [f"{k}={s['mean']:.4g}±{s['std']:.3g}"
+                 + (f" ({s['n_nonfinite']} non-finite)" if s['n_nonfinite'] else '')
                  for k, s in self.summary().items()]
         return f"MetricTracker({len(self)} updates: " + (', '.join(parts) or 'empty') + ')'
