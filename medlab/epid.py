@@ -8,17 +8,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from scipy.fft import next_fast_len
+from torch.nn.functional import grid_sample
 
-from .core import check_finite, check_int, check_ndim, check_range
+from .core import _atomic_write, check_finite, check_int, check_ndim, check_range
 
 # %% auto #0
-__all__ = ['DetectorGrid', 'MLC', 'aperture_mask', 'DetectorKernel', 'analytic_kernel', 'matrix_kernel', 'convolve_detector',
-           'VMATPlan', 'random_vmat_plan', 'synthesize_arc', 'synthetic_epid_sequence', 'rtplan_beams', 'read_rtplan',
-           'gamma_index', 'gamma_pass_rate']
+__all__ = ['ARC_FORMAT', 'DetectorGrid', 'MLC', 'aperture_mask', 'collimator_grid', 'rotate_collimator', 'DetectorKernel',
+           'analytic_kernel', 'matrix_kernel', 'EPIDFileError', 'load_kernel', 'kernel_from_config',
+           'convolve_detector', 'VMATPlan', 'random_vmat_plan', 'synthesize_arc', 'synthetic_epid_sequence',
+           'rtplan_beams', 'read_rtplan', 'Arc', 'save_arc', 'load_arc', 'read_measured_arc', 'arc_sources', 'read_arc',
+           'synthetic_arc_files', 'gamma_index', 'gamma_pass_rate']
 
 # %% ../nbs/01_epid.ipynb #5af342b1
 def _as_f64(x, name: str) -> torch.Tensor:
@@ -206,14 +210,23 @@ def _y_weights(grid, mlc, y1, y2):
     y1, y2 = y1[..., None, None], y2[..., None, None]
     return (torch.minimum(hi, y2) - torch.maximum(lo, y1)).clamp_(min=0) / grid.pitch_iso_mm
 
+def _check_collimator(collimator_deg, n):
+    "`None` when every angle is 0 (the exact, unturned path); else float64 angles, a scalar or `(n,)`."
+    c = _as_f64(collimator_deg, 'collimator_deg')
+    check_finite(c, 'collimator_deg')
+    if c.ndim > 1 or (c.ndim == 1 and c.numel() != (n if n is not None else 1)):
+        raise ValueError(f"collimator_deg must be a number or have one angle per control point ({n}), got shape {tuple(c.shape)}")
+    return None if bool((c == 0).all()) else c
+
 def aperture_mask(grid: DetectorGrid, # the detector
                   mlc: MLC, # leaf geometry
                   leaf_a_mm, # `(L,)` or `(N, L)` bank A tip positions (bank A enters from -x)
                   leaf_b_mm, # `(L,)` or `(N, L)` bank B tip positions (bank B enters from +x)
                   jaws_mm=None, # `(4,)` or `(N, 4)` signed `(x1, x2, y1, y2)`; `None`: no jaws
                   allow_closed: bool = False, # treat crossing pairs (A beyond B) as closed instead of raising
+                  collimator_deg=0.0, # collimator angle, a number or `(N,)`; 0 is the exact path (see `rotate_collimator`)
                  ) -> torch.Tensor: # `(H, W)` or `(N, H, W)` float32 open fraction of each pixel, in [0, 1]
-    "Exact open fraction of each pixel of `grid` under the MLC and jaws (area-weighted partial coverage)."
+    "Exact open fraction of each pixel of `grid` under the MLC and jaws (area-weighted partial coverage), turned by the collimator."
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     if not isinstance(mlc, MLC): raise ValueError(f"mlc must be an MLC, got {type(mlc).__name__}")
     a, b = _check_leaves(leaf_a_mm, leaf_b_mm, mlc, allow_closed)
@@ -221,8 +234,46 @@ def aperture_mask(grid: DetectorGrid, # the detector
     if j.ndim == 2 and (a.ndim == 1 or j.shape[0] != a.shape[0]):
         raise ValueError(f"jaws_mm has shape {tuple(j.shape)} but the leaves have shape {tuple(a.shape)}; give one jaw setting per control point")
     if a.ndim == 2 and j.ndim == 1: j = j.expand(a.shape[0], 4)
-    rows = _row_profiles(grid.edges_mm, grid.pitch_iso_mm, a, b, j[..., 0], j[..., 1])   # (..., L, W) x-fractions
-    return (_y_weights(grid, mlc, j[..., 2], j[..., 3]) @ rows).float()                    # (..., H, L) @ (..., L, W)
+    coll = _check_collimator(collimator_deg, a.shape[0] if a.ndim == 2 else None)
+    src = grid if coll is None else collimator_grid(grid)    # turned apertures are rasterised on a grid covering the corners
+    rows = _row_profiles(src.edges_mm, src.pitch_iso_mm, a, b, j[..., 0], j[..., 1])     # (..., L, W) x-fractions
+    m = _y_weights(src, mlc, j[..., 2], j[..., 3]) @ rows                                # (..., H, L) @ (..., L, W)
+    return m.float() if coll is None else rotate_collimator(m, src, grid, coll).float()
+
+# %% ../nbs/01_epid.ipynb #48157791
+def collimator_grid(grid: DetectorGrid, # the detector
+                   ) -> DetectorGrid:
+    "A grid of `grid`'s pitch that covers `grid` turned by any angle (side >= n√2), with the parity of `grid.n`."
+    if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
+    m = math.ceil(grid.n * math.sqrt(2)) + 2
+    m += (m - grid.n) % 2
+    return DetectorGrid(m, grid.pitch_mm, grid.sdd_mm, grid.sad_mm)
+
+def rotate_collimator(images, # `(m, m)` or `(B, m, m)` images on `src` in the collimator frame (float tensor; autograd flows)
+                      src: DetectorGrid, # the grid of `images` (usually `collimator_grid(dst)`)
+                      dst: DetectorGrid, # the detector grid to sample
+                      collimator_deg, # collimator angle: a number, or `(B,)` one per image
+                     ) -> torch.Tensor: # `(n, n)` or `(B, n, n)` on `dst`, same dtype as `images`
+    "Turn collimator-frame images by `collimator_deg` (IEC 61217, counter-clockwise in the beam's eye view) onto `dst`."
+    for g_, nm in ((src, 'src'), (dst, 'dst')):
+        if not isinstance(g_, DetectorGrid): raise ValueError(f"{nm} must be a DetectorGrid, got {type(g_).__name__}")
+    x = images if torch.is_tensor(images) else torch.as_tensor(np.asarray(images, dtype=np.float32))
+    check_ndim(x, 'images', (2, 3), '(m, m) or (B, m, m)')
+    if tuple(x.shape[-2:]) != (src.n, src.n):
+        raise ValueError(f"images must be {src.n} x {src.n} like src={src!r}, got shape {tuple(x.shape)}")
+    if not x.is_floating_point(): x = x.float()
+    flat = x.reshape(-1, 1, src.n, src.n)
+    th = torch.deg2rad(_as_f64(collimator_deg, 'collimator_deg'))
+    check_finite(th, 'collimator_deg')
+    if th.ndim > 1 or (th.ndim == 1 and th.numel() != flat.shape[0]):
+        raise ValueError(f"collimator_deg must be a number or one angle per image ({flat.shape[0]}), got shape {tuple(th.shape)}")
+    c, s = th.cos().reshape(-1, 1, 1), th.sin().reshape(-1, 1, 1)
+    yy, xx = torch.meshgrid(dst.coords_mm, dst.coords_mm, indexing='ij')
+    # the detector pixel at (x, y) sees the collimator-frame point R(-θ)(x, y); grid_sample wants [-1, 1] coordinates
+    scale = src.pitch_iso_mm * (src.n - 1) / 2
+    pts = torch.stack([(xx * c + yy * s).expand(flat.shape[0], -1, -1), (-xx * s + yy * c).expand(flat.shape[0], -1, -1)], -1)
+    out = grid_sample(flat, (pts / scale).to(flat.device, flat.dtype), mode='bilinear', padding_mode='zeros', align_corners=True)
+    return out.reshape(*x.shape[:-2], dst.n, dst.n)
 
 # %% ../nbs/01_epid.ipynb #d0bd218f
 class DetectorKernel:
@@ -287,6 +338,61 @@ def matrix_kernel(array, # `(kh, kw)` measured kernel (e.g. 261 × 261), any pos
         factors = (ky, kx)
     return DetectorKernel(k, factors)
 
+# %% ../nbs/01_epid.ipynb #e8460b1b
+class EPIDFileError(ValueError):
+    "A file medlab.epid cannot use (unreadable, truncated, wrong keys, shapes or counts); names the file, keeps a library error as `__cause__`."
+
+def _read_matrix(path, ext):
+    if ext == '.npy': return np.load(path, allow_pickle=False)
+    if ext == '.txt': return np.loadtxt(path, ndmin=2)
+    if ext == '.csv': return np.loadtxt(path, delimiter=',', ndmin=2)
+    import tifffile
+    return tifffile.imread(path)
+
+def load_kernel(path, # a `(kh, kw)` matrix file: `.npy`, `.txt` (whitespace), `.csv` (commas), `.tif` / `.tiff`
+                rank_tol: float = 1e-6, # passed to `matrix_kernel`: separable when the 2nd singular value is below this share
+               ) -> DetectorKernel:
+    "A measured detector kernel from a matrix file, checked and normalised to sum 1 (`matrix_kernel`)."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"kernel path={str(path)!r} does not exist or is not a file")
+    ext = path.suffix.lower()
+    if ext not in ('.npy', '.txt', '.csv', '.tif', '.tiff'):
+        raise ValueError(f"kernel path={str(path)!r} has suffix {ext!r}; expected one of .npy, .txt, .csv, .tif, .tiff")
+    try: arr = np.asarray(_read_matrix(path, ext))
+    except Exception as e:
+        raise EPIDFileError(f"kernel file {str(path)!r} could not be read as {ext} ({type(e).__name__}: {e}); truncated or corrupt?") from e
+    while arr.ndim > 2 and arr.shape[0] == 1: arr = arr[0]
+    if arr.ndim != 2 or arr.dtype.kind not in 'fiu':
+        raise EPIDFileError(f"kernel file {str(path)!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
+                            "expected one 2-D (kh, kw) matrix of numbers")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise EPIDFileError(f"kernel file {str(path)!r} holds {int(bad.sum())} NaN/Inf value(s), first at (row, col) "
+                            f"{tuple(int(v) for v in np.argwhere(bad)[0])}; expected finite numbers")
+    try: return matrix_kernel(arr.astype(np.float64), rank_tol)
+    except ValueError as e: raise EPIDFileError(f"kernel file {str(path)!r}: {e}") from e
+
+# %% ../nbs/01_epid.ipynb #ddbc9635
+def kernel_from_config(spec, # `None`/`'none'`, `'analytic'`, a dict of `analytic_kernel` parameters, or `{matrix_path: ..., rank_tol: ...}`
+                       grid: DetectorGrid, # the detector (the analytic kernel is sampled at its pitch)
+                       base_dir=None, # a relative `matrix_path` is read from here (e.g. the config file's folder)
+                      ) -> DetectorKernel | None:
+    "The detector kernel a config's `detector_kernel` entry names (`None`: an ideal detector)."
+    if spec is None or spec == 'none': return None
+    if spec == 'analytic': return analytic_kernel(grid)
+    if not isinstance(spec, dict):
+        raise ValueError(f"detector_kernel={spec!r} must be None, 'analytic', a dict of analytic_kernel parameters or {{'matrix_path': ...}}")
+    if 'matrix_path' in spec:
+        extra = set(spec) - {'matrix_path', 'rank_tol'}
+        if extra: raise ValueError(f"detector_kernel has unknown key(s) {sorted(extra)} next to matrix_path; allowed: matrix_path, rank_tol")
+        p = Path(spec['matrix_path'])
+        if base_dir is not None and not p.is_absolute(): p = Path(base_dir) / p
+        return load_kernel(p, spec.get('rank_tol', 1e-6))
+    allowed = ('half_width_mm', 'gauss_weight', 'sigma_mm', 'lorentz_weight', 'gamma_mm')
+    extra = set(spec) - set(allowed)
+    if extra: raise ValueError(f"detector_kernel has unknown key(s) {sorted(extra)}; allowed: matrix_path, rank_tol or {', '.join(allowed)}")
+    return analytic_kernel(grid, **spec)
+
 # %% ../nbs/01_epid.ipynb #bfe4f642
 def _axis_fft(kernel_1d, n, device, dtype):
     kw = kernel_1d.numel(); c = (kw - 1) // 2
@@ -349,13 +455,14 @@ def convolve_detector(mask, # `(H, W)` or `(..., H, W)` fluence / aperture image
 # %% ../nbs/01_epid.ipynb #803c1a01
 @dataclass(init=False, eq=False)
 class VMATPlan:
-    "A VMAT arc as N control points: gantry angles, both leaf banks, jaws and cumulative MU (float64 CPU tensors)."
+    "A VMAT arc as N control points: gantry and collimator angles, both leaf banks, jaws, cumulative MU (float64 CPU tensors)."
     angles_deg: torch.Tensor
     leaf_a_mm: torch.Tensor
     leaf_b_mm: torch.Tensor
     jaws_mm: torch.Tensor
     mu: torch.Tensor
     mlc: MLC
+    collimator_deg: torch.Tensor
 
     def __init__(self,
                  angles_deg, # `(N,)` gantry angle at each control point, N >= 2 (a static field has 2)
@@ -364,6 +471,7 @@ class VMATPlan:
                  jaws_mm, # `(N, 4)` signed `(x1, x2, y1, y2)` jaw positions
                  mu, # `(N,)` cumulative MU, non-decreasing from >= 0
                  mlc: MLC | None = None, # leaf geometry; `None`: `MLC.uniform()`
+                 collimator_deg=0.0, # collimator angle at each control point, `(N,)` or one number for all (IEC 61217)
                 ):
         self.mlc = MLC.uniform() if mlc is None else mlc
         if not isinstance(self.mlc, MLC): raise ValueError(f"mlc must be an MLC, got {type(self.mlc).__name__}")
@@ -374,10 +482,13 @@ class VMATPlan:
         self.leaf_a_mm, self.leaf_b_mm = (_check_bank(x, nm, self.mlc) for x, nm in ((leaf_a_mm, 'leaf_a_mm'), (leaf_b_mm, 'leaf_b_mm')))
         self.jaws_mm = _check_jaws(jaws_mm, 'jaws_mm', self.mlc)
         self.mu = _as_f64(mu, 'mu')
+        self.collimator_deg = _as_f64(collimator_deg, 'collimator_deg')
+        check_finite(self.collimator_deg, 'collimator_deg')
+        if self.collimator_deg.ndim == 0: self.collimator_deg = self.collimator_deg.expand(n).clone()
         check_ndim(self.mu, 'mu', 1, '(N,)'); check_finite(self.mu, 'mu')
-        for nm in ('leaf_a_mm', 'leaf_b_mm', 'jaws_mm', 'mu'):
+        for nm in ('leaf_a_mm', 'leaf_b_mm', 'jaws_mm', 'mu', 'collimator_deg'):
             x = getattr(self, nm)
-            if x.shape[0] != n or (nm != 'mu' and x.ndim != 2):
+            if x.shape[0] != n or x.ndim != (1 if nm in ('mu', 'collimator_deg') else 2):
                 raise ValueError(f"{nm} has shape {tuple(x.shape)}; expected one row per control point ({n}, as in angles_deg)")
         if self.leaf_a_mm.shape != self.leaf_b_mm.shape:
             raise ValueError(f"leaf_b_mm has shape {tuple(self.leaf_b_mm.shape)} but leaf_a_mm has {tuple(self.leaf_a_mm.shape)}")
@@ -430,6 +541,7 @@ def random_vmat_plan(n_control_points: int = 2050, # control points (= frames of
                      max_leaf_speed_mm_per_deg: float = 5.0, # leaf speed limit, mm per degree of gantry rotation
                      mu_per_segment: tuple = (1.0, 40.0), # range of MU delivered between consecutive control points
                      min_gap_mm: float = 0.5, # gap of a closed leaf pair (leaves never cross)
+                     collimator_deg: float = 0.0, # the (fixed) collimator angle of the arc
                     ) -> VMATPlan:
     "A realistic random arc: a moving, deforming target traced by smooth leaf paths within the speed limit, fixed jaws."
     n = check_int(n_control_points, 'n_control_points', 3)
@@ -468,7 +580,7 @@ def random_vmat_plan(n_control_points: int = 2050, # control points (= frames of
     mu = np.concatenate([[0.0], np.cumsum(seg)])
     return VMATPlan(angles_deg=torch.from_numpy((start_deg + arc_deg * t) % 360), leaf_a_mm=torch.from_numpy(a.T.copy()),
                     leaf_b_mm=torch.from_numpy(b.T.copy()), jaws_mm=torch.from_numpy(np.tile(jaws, (n, 1))),
-                    mu=torch.from_numpy(mu), mlc=mlc)
+                    mu=torch.from_numpy(mu), mlc=mlc, collimator_deg=collimator_deg)
 
 # %% ../nbs/01_epid.ipynb #e5886ed3
 def _row_sums(x_edges, pitch, a, b, x1, x2, w):
@@ -515,7 +627,7 @@ def synthesize_arc(plan: VMATPlan, # the arc
                    chunk_size: int = 64, # frames computed at once (memory ~ chunk_size × substeps × L × W)
                    device: str | torch.device = 'cpu', # where to compute
                   ) -> dict:
-    "EPID frames of a VMAT arc: frame j >= 1 integrates the segment j-1 -> j; frame 0 is all zeros."
+    "EPID frames of a VMAT arc: frame j >= 1 integrates the segment j-1 -> j (turned by the collimator); frame 0 is all zeros."
     if not isinstance(plan, VMATPlan): raise ValueError(f"plan must be a VMATPlan, got {type(plan).__name__}")
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     if kernel is not None and not isinstance(kernel, DetectorKernel):
@@ -531,15 +643,23 @@ def synthesize_arc(plan: VMATPlan, # the arc
     conv = None if kernel is None else _Convolver(kernel, n, n, device)
     gen = torch.Generator(device=device).manual_seed(int(seed)) if noise else None
     last = None  # (y-weights, y_matrix @ y-weights) of the previous chunk: fixed y-jaws need the product once
+    c = plan.collimator_deg                      # a segment's angle: the mean of its ends, the short way round
+    seg_coll = c[:-1] + (torch.remainder(c[1:] - c[:-1] + 180, 360) - 180) / 2
+    turned = bool((c != 0).any())
+    src = collimator_grid(grid) if turned else grid
     for lo in range(1, N, chunk_size):
         hi = min(N, lo + chunk_size)
-        wy, rows = (x.to(device, torch.float32) for x in _segment_rows(plan, grid, lo, hi, substeps))
-        if conv is not None and conv.sep:         # x-pass on the few leaf rows, y-pass folded into the y-weights
-            rows = conv.x_pass(rows)
-            if last is None or not torch.equal(last[0], wy): last = (wy, conv.y_matrix @ wy)
-            wy = last[1]
-        f = wy @ rows
-        if conv is not None and not conv.sep: f = conv(f)
+        wy, rows = (x.to(device, torch.float32) for x in _segment_rows(plan, src, lo, hi, substeps))
+        if turned:                                # fluence in the collimator frame, turned onto the detector, then the kernel
+            f = rotate_collimator(wy @ rows, src, grid, seg_coll[lo - 1:hi - 1])
+            if conv is not None: f = conv(f)
+        else:
+            if conv is not None and conv.sep:     # x-pass on the few leaf rows, y-pass folded into the y-weights
+                rows = conv.x_pass(rows)
+                if last is None or not torch.equal(last[0], wy): last = (wy, conv.y_matrix @ wy)
+                wy = last[1]
+            f = wy @ rows
+            if conv is not None and not conv.sep: f = conv(f)
         if noise == 'poisson': f = torch.poisson((f * noise_level).clamp_(min=0), generator=gen) / noise_level
         elif noise == 'gaussian': f = f + noise_level * torch.randn(f.shape, generator=gen, device=device)
         frames[lo:hi] = f
@@ -607,7 +727,7 @@ def read_rtplan(path, # a DICOM RT Plan file
                 beam: int = 0, # index of the beam in `BeamSequence` (see `rtplan_beams`)
                 travel_mm: float = 200.0, # leaf/jaw travel limit of the MLC built from `LeafPositionBoundaries`
                ) -> VMATPlan:
-    "Read one beam of a DICOM RT Plan (arc or static field: gantry angles, MLC banks or none, jaws, cumulative MU) into a `VMATPlan`."
+    "One beam of a DICOM RT Plan (arc or static field: gantry and collimator angles, MLC or none, jaws, cumulative MU) as a `VMATPlan`."
     ds = _read_plan(path)
     path, beams = Path(path), ds.BeamSequence
     b = beams[check_int(beam, 'beam', -len(beams), len(beams) - 1)]
@@ -621,9 +741,10 @@ def read_rtplan(path, # a DICOM RT Plan file
     L = mlc.n_leaves
     # jaws across the leaf motion come first: for an MLCY the plan is in the collimator frame turned by 90 degrees
     xj, yj = (('ASYMY', 'Y'), ('ASYMX', 'X')) if kind == 'MLCY' else (('ASYMX', 'X'), ('ASYMY', 'Y'))
-    state, gantry, rows = {}, None, []
+    state, gantry, coll, rows = {}, None, 0.0, []
     for i, cp in enumerate(b.ControlPointSequence):
         if 'GantryAngle' in cp: gantry = float(cp.GantryAngle)
+        if 'BeamLimitingDeviceAngle' in cp: coll = float(cp.BeamLimitingDeviceAngle)   # carried forward, 0 if never given
         if gantry is None: raise ValueError(f"control point {i} of beam {beam} has no GantryAngle and none came before it")
         for pos in cp.get('BeamLimitingDevicePositionSequence', []):
             state[pos.RTBeamLimitingDeviceType] = [float(v) for v in pos.LeafJawPositions]   # what is not repeated carries forward
@@ -633,14 +754,228 @@ def read_rtplan(path, # a DICOM RT Plan file
         if len(leaves) != 2 * L: raise ValueError(f"control point {i}: {kind} has {len(leaves)} positions, expected 2 x {L}")
         if 'CumulativeMetersetWeight' not in cp: raise ValueError(f"control point {i} of beam {beam} has no CumulativeMetersetWeight")
         jaws = _jaw_pair(state, xj, mlc.travel_mm) + _jaw_pair(state, yj, mlc.travel_mm)
-        rows.append((gantry, leaves[:L], leaves[L:], jaws, float(cp.CumulativeMetersetWeight)))
-    g, a, bb, j, w = (torch.tensor(list(col), dtype=torch.float64) for col in zip(*rows))
+        rows.append((gantry, leaves[:L], leaves[L:], jaws, float(cp.CumulativeMetersetWeight), coll))
+    g, a, bb, j, w, cl = (torch.tensor(list(col), dtype=torch.float64) for col in zip(*rows))
     meterset = _beam_mu(ds, b)
     final = float(getattr(b, 'FinalCumulativeMetersetWeight', w[-1].item()) or w[-1].item())
     mu = w / final * meterset if meterset is not None and final > 0 else w   # without a BeamMeterset, MU = meterset weight
-    plan = VMATPlan(angles_deg=g, leaf_a_mm=a, leaf_b_mm=bb, jaws_mm=j, mu=mu, mlc=mlc)
+    plan = VMATPlan(angles_deg=g, leaf_a_mm=a, leaf_b_mm=bb, jaws_mm=j, mu=mu, mlc=mlc, collimator_deg=cl)
     plan.leaf_axis = 'y' if kind == 'MLCY' else 'x'
     return plan
+
+# %% ../nbs/01_epid.ipynb #3775976f
+ARC_FORMAT = 'medlab.arc/1'
+
+class Arc(NamedTuple):
+    "One arc: `frames (N, H, W)` float32 indexed like control points, its `VMATPlan` and the isocentre-plane pixel pitch."
+    frames: torch.Tensor
+    plan: VMATPlan
+    pixel_mm: float
+
+    @property
+    def grid(self) -> DetectorGrid:
+        "The detector grid of the frames (square, centred, magnification 1 at `pixel_mm`)."
+        H, W = self.frames.shape[-2:]
+        if H != W: raise ValueError(f"the frames are {H} x {W}; medlab's DetectorGrid is square: crop them to a square first")
+        return DetectorGrid(H, self.pixel_mm)
+
+    def to_sequence(self) -> dict:
+        "What `synthesize_arc` returns (`frames`, `leaves`, `jaws`, `mu`, `segment_mu`, `angles`) plus `collimator`: `FramePairs.from_sequence` reads it."
+        return {'frames': self.frames, **self.plan.to_dict(), 'collimator': self.plan.collimator_deg.float()}
+
+# %% ../nbs/01_epid.ipynb #39d355d2
+_ARC_SPEC = {  # key: (shape, with N control points and L leaf pairs; what it is)
+    'frames': ('(N, H, W)', 'EPID frames indexed like control points'), 'leaves_mm': ('(N, 2, L)', 'bank A, bank B leaf tips'),
+    'jaws_mm': ('(N, 4)', 'signed (x1, x2, y1, y2) jaws'), 'mu': ('(N,)', 'cumulative MU'),
+    'gantry_deg': ('(N,)', 'gantry angles'), 'collimator_deg': ('(N,)', 'collimator angles'),
+    'pixel_mm': ('()', 'isocentre-plane pixel pitch > 0'), 'leaf_widths_mm': ('(L,)', 'leaf pair widths')}
+
+def save_arc(path, # destination `.npz` file (written atomically; parent folders are created)
+             frames, # `(N, H, W)` frames indexed like control points (frame j integrates segment j-1 -> j)
+             plan: VMATPlan, # the arc's N control points
+             pixel_mm: float, # pixel pitch in the isocentre plane
+             compress: bool = False, # zip-deflate the arrays (smaller, slower; uncompressed arrays can be memory-mapped by offset)
+            ) -> Path:
+    "Write one arc in the `medlab.arc/1` format, readable by `load_arc` and by `numpy.load(path, allow_pickle=False)`."
+    path = Path(path)
+    if path.suffix.lower() != '.npz': raise ValueError(f"path={str(path)!r} must end in .npz (a medlab.arc/1 file)")
+    if not isinstance(plan, VMATPlan): raise ValueError(f"plan must be a VMATPlan, got {type(plan).__name__}")
+    f = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
+    check_ndim(f, 'frames', 3, '(N, H, W)')
+    if f.shape[0] != len(plan):
+        raise ValueError(f"frames holds {f.shape[0]} frames but the plan has {len(plan)} control points; they must match (frame 0 unused)")
+    check_finite(f, 'frames')
+    check_range(pixel_mm, 'pixel_mm', 0, None, lo_inclusive=False)
+    arrays = {'format': np.array(ARC_FORMAT), 'frames': f.astype(np.float32, copy=False),
+              'leaves_mm': torch.stack([plan.leaf_a_mm, plan.leaf_b_mm], 1).numpy(), 'jaws_mm': plan.jaws_mm.numpy(),
+              'mu': plan.mu.numpy(), 'gantry_deg': plan.angles_deg.numpy(), 'collimator_deg': plan.collimator_deg.numpy(),
+              'pixel_mm': np.array(float(pixel_mm)), 'leaf_widths_mm': plan.mlc.leaf_widths_mm.numpy(),
+              'leaf_offset_mm': plan.mlc.boundaries_mm[:1].numpy().reshape(()), 'travel_mm': np.array(plan.mlc.travel_mm)}
+    writer = np.savez_compressed if compress else np.savez
+    return _atomic_write(path, lambda fh: writer(fh, **arrays))
+
+# %% ../nbs/01_epid.ipynb #17ec35b0
+def _arc_array(z, path, key, shape):
+    "Array `key` of the open npz `z` as float64 (frames: float32), checked against `shape` (ints or None for any)."
+    what = f"{_ARC_SPEC[key][0]} {_ARC_SPEC[key][1]}" if key in _ARC_SPEC else '()'
+    if key not in z.files:
+        raise EPIDFileError(f"arc file {str(path)!r} has no key {key!r}; expected {what} (keys present: {sorted(z.files)})")
+    try: a = z[key]
+    except Exception as e: raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} could not be read ({type(e).__name__}: {e})") from e
+    if a.dtype.kind not in 'fiu' or a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
+        raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} has shape {a.shape} and dtype {a.dtype}; expected {what}"
+                            + (f" = {tuple('*' if s is None else s for s in shape)}" if shape else ''))
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} holds {int(bad.sum())} NaN/Inf value(s), first at index "
+                            f"{tuple(int(v) for v in np.argwhere(bad)[0])}; expected finite {what}")
+    return a.astype(np.float32 if key == 'frames' else np.float64, copy=False)
+
+def load_arc(path, # a `medlab.arc/1` `.npz` file (written by `save_arc` or any tool following the table above)
+            ) -> Arc:
+    "Read and check one medlab arc file: every key, shape, count and value, against the `medlab.arc/1` table."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"arc path={str(path)!r} does not exist or is not a file")
+    try: z = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise EPIDFileError(f"arc file {str(path)!r} is not a readable .npz ({type(e).__name__}: {e}); truncated or another format?") from e
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise EPIDFileError(f"arc file {str(path)!r} holds a single array, not an .npz archive of the {ARC_FORMAT} keys")
+    with z:
+        if 'format' not in z.files: raise EPIDFileError(f"arc file {str(path)!r} has no key 'format'; expected {ARC_FORMAT!r} (save_arc writes it)")
+        fmt = z['format']
+        if fmt.shape != () or fmt.dtype.kind != 'U' or str(fmt) != ARC_FORMAT:
+            raise EPIDFileError(f"arc file {str(path)!r}: key 'format' is {fmt.tolist()!r}; expected {ARC_FORMAT!r} (the version this medlab reads)")
+        widths = _arc_array(z, path, 'leaf_widths_mm', (None,))
+        gantry = _arc_array(z, path, 'gantry_deg', (None,))
+        N, L = gantry.shape[0], widths.shape[0]
+        frames = _arc_array(z, path, 'frames', (None, None, None))
+        if frames.shape[0] != N:
+            raise EPIDFileError(f"arc file {str(path)!r}: key 'frames' holds {frames.shape[0]} frames but 'gantry_deg' has {N} "
+                                "control points; expected one frame per control point (frame 0 unused)")
+        arr = {k: _arc_array(z, path, k, s) for k, s in (('leaves_mm', (N, 2, L)), ('jaws_mm', (N, 4)), ('mu', (N,)),
+                                                         ('collimator_deg', (N,)), ('pixel_mm', ()))}
+        opt = {k: float(_arc_array(z, path, k, ())) for k in ('leaf_offset_mm', 'travel_mm') if k in z.files}
+    if arr['pixel_mm'] <= 0: raise EPIDFileError(f"arc file {str(path)!r}: key 'pixel_mm' is {float(arr['pixel_mm']):g}; expected > 0")
+    try:
+        mlc = MLC(widths, offset_mm=opt.get('leaf_offset_mm'), travel_mm=opt.get('travel_mm', 200.0), name=f'{L} leaf pairs')
+        lv = torch.from_numpy(arr['leaves_mm'])
+        plan = VMATPlan(torch.from_numpy(gantry), lv[:, 0], lv[:, 1], torch.from_numpy(arr['jaws_mm']), torch.from_numpy(arr['mu']),
+                        mlc=mlc, collimator_deg=torch.from_numpy(arr['collimator_deg']))
+    except ValueError as e: raise EPIDFileError(f"arc file {str(path)!r}: {e}") from e
+    return Arc(torch.from_numpy(frames), plan, float(arr['pixel_mm']))
+
+# %% ../nbs/01_epid.ipynb #b24f683a
+_STACK_SUFFIXES = ('.npy', '.tif', '.tiff')
+
+def _dicom_header(f):
+    "The DICOM header of `f`, `None` for a file that is not DICOM (an error for a `.dcm` that does not read)."
+    import pydicom
+    try: return pydicom.dcmread(f, stop_before_pixels=True)
+    except Exception as e:
+        if f.suffix.lower() == '.dcm':
+            raise EPIDFileError(f"{str(f)!r} is not a readable DICOM file ({type(e).__name__}: {e}); truncated or corrupt?") from e
+        return None
+
+def _read_stack(f):
+    "Frames of a `.npy` / `.tif` stack, or of a (multi-frame) RT Image, and the isocentre-plane pitch if the file gives one."
+    try:
+        if f.suffix.lower() == '.npy': return np.load(f, allow_pickle=False), None
+        if f.suffix.lower() in ('.tif', '.tiff'):
+            import tifffile
+            return tifffile.imread(f), None
+        import pydicom
+        ds = pydicom.dcmread(f)
+        a = ds.pixel_array.astype(np.float64) * float(ds.get('RescaleSlope', 1) or 1) + float(ds.get('RescaleIntercept', 0) or 0)
+    except Exception as e:
+        raise EPIDFileError(f"frames {str(f)!r} could not be read ({type(e).__name__}: {e}); truncated or corrupt?") from e
+    sp, pitch = ds.get('ImagePlanePixelSpacing') or ds.get('PixelSpacing'), None
+    if sp is not None:
+        r, c = float(sp[0]), float(sp[1])
+        if abs(r - c) > 1e-6 * max(r, c): raise EPIDFileError(f"frames {str(f)!r} have non-square pixels {r:g} x {c:g} mm")
+        sid, sad = ds.get('RTImageSID'), ds.get('RadiationMachineSAD')
+        pitch = r * float(sad) / float(sid) if sid and sad else r
+    return (a if int(ds.get('NumberOfFrames', 1) or 1) > 1 else a.reshape(1, *a.shape[-2:])), pitch
+
+# %% ../nbs/01_epid.ipynb #2c8b1af5
+def read_measured_arc(folder, # one arc: one RT Plan and one frame source (multi-frame RT Image, `.npy` or `.tif` stack)
+                      beam: int = 0, # the plan's beam (see `rtplan_beams`)
+                      pixel_mm: float | None = None, # isocentre-plane pitch; `None`: from the RT Image (required for .npy/.tif)
+                     ) -> Arc:
+    "A measured arc folder as an `Arc`: N control points and N - 1 segment frames (or N indexed like control points)."
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f"arc folder={str(folder)!r} does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.'))
+    plans, sources = [], []
+    for f in files:
+        if f.suffix.lower() in _STACK_SUFFIXES: sources.append(f); continue
+        ds = _dicom_header(f)
+        modality = None if ds is None else ds.get('Modality')
+        if modality == 'RTPLAN': plans.append(f)
+        elif modality == 'RTIMAGE': sources.append(f)
+    names = lambda fs: [f.name for f in fs]
+    if not plans: raise EPIDFileError(f"arc folder {str(folder)!r} holds no DICOM RT Plan (Modality RTPLAN); files: {names(files)}")
+    if len(plans) > 1: raise EPIDFileError(f"arc folder {str(folder)!r} holds {len(plans)} RT Plans {names(plans)}; expected one per arc folder")
+    if not sources:
+        raise EPIDFileError(f"arc folder {str(folder)!r} holds no portal frames: expected a multi-frame RT Image DICOM, a .npy or a .tif stack")
+    if len(sources) > 1: raise EPIDFileError(f"arc folder {str(folder)!r} holds {len(sources)} frame sources {names(sources)}; expected one")
+    plan, f = read_rtplan(plans[0], beam=beam), sources[0]
+    a, pitch = _read_stack(f)
+    a = np.asarray(a)
+    if a.ndim == 2: a = a[None]
+    if a.ndim != 3 or a.dtype.kind not in 'fiu':
+        raise EPIDFileError(f"frames {str(f)!r} have shape {a.shape} and dtype {a.dtype}; expected (frames, H, W) numbers")
+    N, F = len(plan), a.shape[0]
+    if F not in (N - 1, N):
+        raise EPIDFileError(f"frames {str(f)!r} hold {F} frames but the RT Plan {plans[0].name!r} (beam {beam}) has {N} control points; "
+                            f"expected {N - 1} (one per segment) or {N} (indexed like control points)")
+    if not np.isfinite(a).all(): raise EPIDFileError(f"frames {str(f)!r} hold {int((~np.isfinite(a)).sum())} NaN/Inf value(s)")
+    if pixel_mm is None and pitch is None:
+        raise ValueError(f"frames {str(f)!r} carry no pixel spacing; pass pixel_mm= (the pixel pitch in the isocentre plane)")
+    px = float(check_range(pixel_mm, 'pixel_mm', 0, None, lo_inclusive=False)) if pixel_mm is not None else pitch
+    frames = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    if F == N - 1: frames = torch.cat([frames.new_zeros(1, *frames.shape[1:]), frames])
+    return Arc(frames, plan, px)
+
+# %% ../nbs/01_epid.ipynb #f69eda21
+def arc_sources(data_dir, # a folder of arcs: medlab arc files (`*.npz`) and / or one sub-folder per measured arc
+               ) -> list[Path]:
+    "The arcs of `data_dir`: its `*.npz` files, then its sub-folders (measured arcs), each sorted by name."
+    d = Path(data_dir)
+    if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} does not exist or is not a folder")
+    kids = sorted(p for p in d.iterdir() if not p.name.startswith('.'))
+    out = [p for p in kids if p.is_file() and p.suffix.lower() == '.npz'] + [p for p in kids if p.is_dir()]
+    if not out: raise EPIDFileError(f"data_dir {str(d)!r} holds no arcs: expected *.npz arc files (save_arc) or one folder per measured arc")
+    return out
+
+def read_arc(path, # a `medlab.arc/1` `.npz` file or a measured arc folder
+             beam: int = 0, # measured arcs: the plan's beam
+             pixel_mm: float | None = None, # measured arcs: the isocentre-plane pitch when the frames do not give it
+            ) -> Arc:
+    "One arc from either source: `load_arc` for a file, `read_measured_arc` for a folder."
+    path = Path(path)
+    return read_measured_arc(path, beam, pixel_mm) if path.is_dir() else load_arc(path)
+
+def synthetic_arc_files(folder, # where to write `arc_000.npz`, ... (created)
+                        n_arcs: int = 2, # how many arcs
+                        n_control_points: int = 34, # control points (= frames) per arc, >= 3
+                        n: int = 64, # detector pixels per side (pitch 256 / n mm)
+                        seed: int = 0, # arc i uses seed `seed * 1000 + i` for its plan and noise
+                        mlc: MLC | None = None, # leaf geometry; `None`: `MLC.uniform()`
+                        collimator_deg: float = 0.0, # collimator angle of every arc
+                        noise: str | None = 'poisson', # as in `synthesize_arc`
+                        noise_level: float = 100.0, # as in `synthesize_arc`
+                       ) -> list[Path]:
+    "Write small synthetic arcs (random plan, analytic kernel, noise) as `medlab.arc/1` files; returns their paths."
+    n_arcs, n_cp, n = check_int(n_arcs, 'n_arcs', 1), check_int(n_control_points, 'n_control_points', 3), check_int(n, 'n', 8)
+    grid = DetectorGrid(n, 256.0 / n)
+    kernel, out = analytic_kernel(grid), []
+    for i in range(n_arcs):
+        s = int(seed) * 1000 + i
+        plan = random_vmat_plan(n_cp, seed=s, mlc=mlc, collimator_deg=collimator_deg)
+        frames = synthesize_arc(plan, grid, kernel, noise=noise, noise_level=noise_level, seed=s)['frames']
+        out.append(save_arc(Path(folder) / f'arc_{i:03d}.npz', frames, plan, grid.pitch_iso_mm))
+    return out
 
 # %% ../nbs/01_epid.ipynb #ec7de266
 def _shell(distance, step, nd=2):
