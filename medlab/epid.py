@@ -215,7 +215,8 @@ def _check_collimator(collimator_deg, n):
     c = _as_f64(collimator_deg, 'collimator_deg')
     check_finite(c, 'collimator_deg')
     if c.ndim > 1 or (c.ndim == 1 and c.numel() != (n if n is not None else 1)):
-        raise ValueError(f"collimator_deg must be a number or have one angle per control point ({n}), got shape {tuple(c.shape)}")
+        raise ValueError(f"collimator_deg must be a number or have one angle per control point ({n}), got shape "
+                         f"{tuple(c.shape)}")
     return None if bool((c == 0).all()) else c
 
 def aperture_mask(grid: DetectorGrid, # the detector
@@ -224,9 +225,9 @@ def aperture_mask(grid: DetectorGrid, # the detector
                   leaf_b_mm, # `(L,)` or `(N, L)` bank B tip positions (bank B enters from +x)
                   jaws_mm=None, # `(4,)` or `(N, 4)` signed `(x1, x2, y1, y2)`; `None`: no jaws
                   allow_closed: bool = False, # treat crossing pairs (A beyond B) as closed instead of raising
-                  collimator_deg=0.0, # collimator angle, a number or `(N,)`; 0 is the exact path (see `rotate_collimator`)
+                  collimator_deg=0.0, # collimator angle, a number or `(N,)`; 0: the exact path (`rotate_collimator`)
                  ) -> torch.Tensor: # `(H, W)` or `(N, H, W)` float32 open fraction of each pixel, in [0, 1]
-    "Exact open fraction of each pixel of `grid` under the MLC and jaws (area-weighted partial coverage), turned by the collimator."
+    "Exact open fraction of each pixel of `grid` under the MLC and jaws (area-weighted), turned by the collimator."
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     if not isinstance(mlc, MLC): raise ValueError(f"mlc must be an MLC, got {type(mlc).__name__}")
     a, b = _check_leaves(leaf_a_mm, leaf_b_mm, mlc, allow_closed)
@@ -235,7 +236,8 @@ def aperture_mask(grid: DetectorGrid, # the detector
         raise ValueError(f"jaws_mm has shape {tuple(j.shape)} but the leaves have shape {tuple(a.shape)}; give one jaw setting per control point")
     if a.ndim == 2 and j.ndim == 1: j = j.expand(a.shape[0], 4)
     coll = _check_collimator(collimator_deg, a.shape[0] if a.ndim == 2 else None)
-    src = grid if coll is None else collimator_grid(grid)    # turned apertures are rasterised on a grid covering the corners
+    # turned apertures are rasterised on a grid covering the corners
+    src = grid if coll is None else collimator_grid(grid)
     rows = _row_profiles(src.edges_mm, src.pitch_iso_mm, a, b, j[..., 0], j[..., 1])     # (..., L, W) x-fractions
     m = _y_weights(src, mlc, j[..., 2], j[..., 3]) @ rows                                # (..., H, L) @ (..., L, W)
     return m.float() if coll is None else rotate_collimator(m, src, grid, coll).float()
@@ -249,12 +251,12 @@ def collimator_grid(grid: DetectorGrid, # the detector
     m += (m - grid.n) % 2
     return DetectorGrid(m, grid.pitch_mm, grid.sdd_mm, grid.sad_mm)
 
-def rotate_collimator(images, # `(m, m)` or `(B, m, m)` images on `src` in the collimator frame (float tensor; autograd flows)
+def rotate_collimator(images, # `(m, m)` or `(B, m, m)` collimator-frame images on `src` (float; autograd flows)
                       src: DetectorGrid, # the grid of `images` (usually `collimator_grid(dst)`)
                       dst: DetectorGrid, # the detector grid to sample
                       collimator_deg, # collimator angle: a number, or `(B,)` one per image
                      ) -> torch.Tensor: # `(n, n)` or `(B, n, n)` on `dst`, same dtype as `images`
-    "Turn collimator-frame images by `collimator_deg` (IEC 61217, counter-clockwise in the beam's eye view) onto `dst`."
+    "Turn collimator-frame images by `collimator_deg` (IEC 61217: counter-clockwise in beam's eye view) onto `dst`."
     for g_, nm in ((src, 'src'), (dst, 'dst')):
         if not isinstance(g_, DetectorGrid): raise ValueError(f"{nm} must be a DetectorGrid, got {type(g_).__name__}")
     x = images if torch.is_tensor(images) else torch.as_tensor(np.asarray(images, dtype=np.float32))
@@ -266,13 +268,16 @@ def rotate_collimator(images, # `(m, m)` or `(B, m, m)` images on `src` in the c
     th = torch.deg2rad(_as_f64(collimator_deg, 'collimator_deg'))
     check_finite(th, 'collimator_deg')
     if th.ndim > 1 or (th.ndim == 1 and th.numel() != flat.shape[0]):
-        raise ValueError(f"collimator_deg must be a number or one angle per image ({flat.shape[0]}), got shape {tuple(th.shape)}")
+        raise ValueError(f"collimator_deg must be a number or one angle per image ({flat.shape[0]}), got shape "
+                         f"{tuple(th.shape)}")
     c, s = th.cos().reshape(-1, 1, 1), th.sin().reshape(-1, 1, 1)
     yy, xx = torch.meshgrid(dst.coords_mm, dst.coords_mm, indexing='ij')
     # the detector pixel at (x, y) sees the collimator-frame point R(-θ)(x, y); grid_sample wants [-1, 1] coordinates
     scale = src.pitch_iso_mm * (src.n - 1) / 2
-    pts = torch.stack([(xx * c + yy * s).expand(flat.shape[0], -1, -1), (-xx * s + yy * c).expand(flat.shape[0], -1, -1)], -1)
-    out = grid_sample(flat, (pts / scale).to(flat.device, flat.dtype), mode='bilinear', padding_mode='zeros', align_corners=True)
+    B = flat.shape[0]
+    pts = torch.stack([(xx * c + yy * s).expand(B, -1, -1), (-xx * s + yy * c).expand(B, -1, -1)], -1)
+    out = grid_sample(flat, (pts / scale).to(flat.device, flat.dtype), mode='bilinear', padding_mode='zeros',
+                      align_corners=True)
     return out.reshape(*x.shape[:-2], dst.n, dst.n)
 
 # %% ../nbs/01_epid.ipynb #d0bd218f
@@ -340,7 +345,7 @@ def matrix_kernel(array, # `(kh, kw)` measured kernel (e.g. 261 × 261), any pos
 
 # %% ../nbs/01_epid.ipynb #e8460b1b
 class EPIDFileError(ValueError):
-    "A file medlab.epid cannot use (unreadable, truncated, wrong keys, shapes or counts); names the file, keeps a library error as `__cause__`."
+    "A file medlab.epid cannot use (unreadable, truncated, wrong keys, shapes, counts); keeps the cause."
 
 def _read_matrix(path, ext):
     if ext == '.npy': return np.load(path, allow_pickle=False)
@@ -350,17 +355,19 @@ def _read_matrix(path, ext):
     return tifffile.imread(path)
 
 def load_kernel(path, # a `(kh, kw)` matrix file: `.npy`, `.txt` (whitespace), `.csv` (commas), `.tif` / `.tiff`
-                rank_tol: float = 1e-6, # passed to `matrix_kernel`: separable when the 2nd singular value is below this share
+                rank_tol: float = 1e-6, # `matrix_kernel`: separable when singular value 2 < `rank_tol` x value 1
                ) -> DetectorKernel:
     "A measured detector kernel from a matrix file, checked and normalised to sum 1 (`matrix_kernel`)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"kernel path={str(path)!r} does not exist or is not a file")
     ext = path.suffix.lower()
     if ext not in ('.npy', '.txt', '.csv', '.tif', '.tiff'):
-        raise ValueError(f"kernel path={str(path)!r} has suffix {ext!r}; expected one of .npy, .txt, .csv, .tif, .tiff")
+        raise ValueError(f"kernel path={str(path)!r} has suffix {ext!r}; "
+                         "expected one of .npy, .txt, .csv, .tif, .tiff")
     try: arr = np.asarray(_read_matrix(path, ext))
     except Exception as e:
-        raise EPIDFileError(f"kernel file {str(path)!r} could not be read as {ext} ({type(e).__name__}: {e}); truncated or corrupt?") from e
+        raise EPIDFileError(f"kernel file {str(path)!r} could not be read as {ext} ({type(e).__name__}: {e}); "
+                            "truncated or corrupt?") from e
     while arr.ndim > 2 and arr.shape[0] == 1: arr = arr[0]
     if arr.ndim != 2 or arr.dtype.kind not in 'fiu':
         raise EPIDFileError(f"kernel file {str(path)!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
@@ -373,7 +380,7 @@ def load_kernel(path, # a `(kh, kw)` matrix file: `.npy`, `.txt` (whitespace), `
     except ValueError as e: raise EPIDFileError(f"kernel file {str(path)!r}: {e}") from e
 
 # %% ../nbs/01_epid.ipynb #ddbc9635
-def kernel_from_config(spec, # `None`/`'none'`, `'analytic'`, a dict of `analytic_kernel` parameters, or `{matrix_path: ..., rank_tol: ...}`
+def kernel_from_config(spec, # `None`, `'analytic'`, `analytic_kernel` arguments (a dict), or `{matrix_path:, ...}`
                        grid: DetectorGrid, # the detector (the analytic kernel is sampled at its pitch)
                        base_dir=None, # a relative `matrix_path` is read from here (e.g. the config file's folder)
                       ) -> DetectorKernel | None:
@@ -381,16 +388,19 @@ def kernel_from_config(spec, # `None`/`'none'`, `'analytic'`, a dict of `analyti
     if spec is None or spec == 'none': return None
     if spec == 'analytic': return analytic_kernel(grid)
     if not isinstance(spec, dict):
-        raise ValueError(f"detector_kernel={spec!r} must be None, 'analytic', a dict of analytic_kernel parameters or {{'matrix_path': ...}}")
+        raise ValueError(f"detector_kernel={spec!r} must be None, 'analytic', a dict of analytic_kernel parameters "
+                         f"or {{'matrix_path': ...}}")
     if 'matrix_path' in spec:
         extra = set(spec) - {'matrix_path', 'rank_tol'}
-        if extra: raise ValueError(f"detector_kernel has unknown key(s) {sorted(extra)} next to matrix_path; allowed: matrix_path, rank_tol")
+        if extra: raise ValueError(f"detector_kernel has unknown key(s) {sorted(extra)} next to matrix_path; "
+                                   "allowed: matrix_path, rank_tol")
         p = Path(spec['matrix_path'])
         if base_dir is not None and not p.is_absolute(): p = Path(base_dir) / p
         return load_kernel(p, spec.get('rank_tol', 1e-6))
     allowed = ('half_width_mm', 'gauss_weight', 'sigma_mm', 'lorentz_weight', 'gamma_mm')
     extra = set(spec) - set(allowed)
-    if extra: raise ValueError(f"detector_kernel has unknown key(s) {sorted(extra)}; allowed: matrix_path, rank_tol or {', '.join(allowed)}")
+    if extra: raise ValueError(f"detector_kernel has unknown key(s) {sorted(extra)}; allowed: matrix_path, rank_tol "
+                               f"or {', '.join(allowed)}")
     return analytic_kernel(grid, **spec)
 
 # %% ../nbs/01_epid.ipynb #bfe4f642
@@ -455,7 +465,7 @@ def convolve_detector(mask, # `(H, W)` or `(..., H, W)` fluence / aperture image
 # %% ../nbs/01_epid.ipynb #803c1a01
 @dataclass(init=False, eq=False)
 class VMATPlan:
-    "A VMAT arc as N control points: gantry and collimator angles, both leaf banks, jaws, cumulative MU (float64 CPU tensors)."
+    "A VMAT arc as N control points: gantry and collimator angles, both leaf banks, jaws, cumulative MU (float64)."
     angles_deg: torch.Tensor
     leaf_a_mm: torch.Tensor
     leaf_b_mm: torch.Tensor
@@ -627,7 +637,7 @@ def synthesize_arc(plan: VMATPlan, # the arc
                    chunk_size: int = 64, # frames computed at once (memory ~ chunk_size × substeps × L × W)
                    device: str | torch.device = 'cpu', # where to compute
                   ) -> dict:
-    "EPID frames of a VMAT arc: frame j >= 1 integrates the segment j-1 -> j (turned by the collimator); frame 0 is all zeros."
+    "EPID frames of a VMAT arc: frame j >= 1 integrates segment j-1 -> j (turned by the collimator); frame 0 is zeros."
     if not isinstance(plan, VMATPlan): raise ValueError(f"plan must be a VMATPlan, got {type(plan).__name__}")
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     if kernel is not None and not isinstance(kernel, DetectorKernel):
@@ -650,7 +660,8 @@ def synthesize_arc(plan: VMATPlan, # the arc
     for lo in range(1, N, chunk_size):
         hi = min(N, lo + chunk_size)
         wy, rows = (x.to(device, torch.float32) for x in _segment_rows(plan, src, lo, hi, substeps))
-        if turned:                                # fluence in the collimator frame, turned onto the detector, then the kernel
+        # fluence in the collimator frame, turned onto the detector, then the kernel
+        if turned:
             f = rotate_collimator(wy @ rows, src, grid, seg_coll[lo - 1:hi - 1])
             if conv is not None: f = conv(f)
         else:
@@ -727,7 +738,7 @@ def read_rtplan(path, # a DICOM RT Plan file
                 beam: int = 0, # index of the beam in `BeamSequence` (see `rtplan_beams`)
                 travel_mm: float = 200.0, # leaf/jaw travel limit of the MLC built from `LeafPositionBoundaries`
                ) -> VMATPlan:
-    "One beam of a DICOM RT Plan (arc or static field: gantry and collimator angles, MLC or none, jaws, cumulative MU) as a `VMATPlan`."
+    "One beam of a DICOM RT Plan (gantry and collimator angles, MLC or none, jaws, cumulative MU) as a `VMATPlan`."
     ds = _read_plan(path)
     path, beams = Path(path), ds.BeamSequence
     b = beams[check_int(beam, 'beam', -len(beams), len(beams) - 1)]
@@ -744,7 +755,8 @@ def read_rtplan(path, # a DICOM RT Plan file
     state, gantry, coll, rows = {}, None, 0.0, []
     for i, cp in enumerate(b.ControlPointSequence):
         if 'GantryAngle' in cp: gantry = float(cp.GantryAngle)
-        if 'BeamLimitingDeviceAngle' in cp: coll = float(cp.BeamLimitingDeviceAngle)   # carried forward, 0 if never given
+        # carried forward, 0 if never given
+        if 'BeamLimitingDeviceAngle' in cp: coll = float(cp.BeamLimitingDeviceAngle)
         if gantry is None: raise ValueError(f"control point {i} of beam {beam} has no GantryAngle and none came before it")
         for pos in cp.get('BeamLimitingDevicePositionSequence', []):
             state[pos.RTBeamLimitingDeviceType] = [float(v) for v in pos.LeafJawPositions]   # what is not repeated carries forward
@@ -767,7 +779,7 @@ def read_rtplan(path, # a DICOM RT Plan file
 ARC_FORMAT = 'medlab.arc/1'
 
 class Arc(NamedTuple):
-    "One arc: `frames (N, H, W)` float32 indexed like control points, its `VMATPlan` and the isocentre-plane pixel pitch."
+    "One arc: `frames (N, H, W)` float32 indexed like control points, its `VMATPlan`, the isocentre-plane pixel pitch."
     frames: torch.Tensor
     plan: VMATPlan
     pixel_mm: float
@@ -776,16 +788,18 @@ class Arc(NamedTuple):
     def grid(self) -> DetectorGrid:
         "The detector grid of the frames (square, centred, magnification 1 at `pixel_mm`)."
         H, W = self.frames.shape[-2:]
-        if H != W: raise ValueError(f"the frames are {H} x {W}; medlab's DetectorGrid is square: crop them to a square first")
+        if H != W: raise ValueError(f"the frames are {H} x {W}; medlab's DetectorGrid is square: crop them to a "
+                                    "square first")
         return DetectorGrid(H, self.pixel_mm)
 
     def to_sequence(self) -> dict:
-        "What `synthesize_arc` returns (`frames`, `leaves`, `jaws`, `mu`, `segment_mu`, `angles`) plus `collimator`: `FramePairs.from_sequence` reads it."
+        "`synthesize_arc`'s dict (`frames`, `leaves`, `jaws`, `mu`, `segment_mu`, `angles`) plus `collimator`."
         return {'frames': self.frames, **self.plan.to_dict(), 'collimator': self.plan.collimator_deg.float()}
 
 # %% ../nbs/01_epid.ipynb #39d355d2
 _ARC_SPEC = {  # key: (shape, with N control points and L leaf pairs; what it is)
-    'frames': ('(N, H, W)', 'EPID frames indexed like control points'), 'leaves_mm': ('(N, 2, L)', 'bank A, bank B leaf tips'),
+    'frames': ('(N, H, W)', 'EPID frames indexed like control points'),
+    'leaves_mm': ('(N, 2, L)', 'bank A, bank B leaf tips'),
     'jaws_mm': ('(N, 4)', 'signed (x1, x2, y1, y2) jaws'), 'mu': ('(N,)', 'cumulative MU'),
     'gantry_deg': ('(N,)', 'gantry angles'), 'collimator_deg': ('(N,)', 'collimator angles'),
     'pixel_mm': ('()', 'isocentre-plane pixel pitch > 0'), 'leaf_widths_mm': ('(L,)', 'leaf pair widths')}
@@ -794,7 +808,7 @@ def save_arc(path, # destination `.npz` file (written atomically; parent folders
              frames, # `(N, H, W)` frames indexed like control points (frame j integrates segment j-1 -> j)
              plan: VMATPlan, # the arc's N control points
              pixel_mm: float, # pixel pitch in the isocentre plane
-             compress: bool = False, # zip-deflate the arrays (smaller, slower; uncompressed arrays can be memory-mapped by offset)
+             compress: bool = False, # zip-deflate the arrays (smaller, slower; stored arrays can be memory-mapped)
             ) -> Path:
     "Write one arc in the `medlab.arc/1` format, readable by `load_arc` and by `numpy.load(path, allow_pickle=False)`."
     path = Path(path)
@@ -803,14 +817,17 @@ def save_arc(path, # destination `.npz` file (written atomically; parent folders
     f = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
     check_ndim(f, 'frames', 3, '(N, H, W)')
     if f.shape[0] != len(plan):
-        raise ValueError(f"frames holds {f.shape[0]} frames but the plan has {len(plan)} control points; they must match (frame 0 unused)")
+        raise ValueError(f"frames holds {f.shape[0]} frames but the plan has {len(plan)} control points; they must "
+                         "match (frame 0 unused)")
     check_finite(f, 'frames')
     check_range(pixel_mm, 'pixel_mm', 0, None, lo_inclusive=False)
     arrays = {'format': np.array(ARC_FORMAT), 'frames': f.astype(np.float32, copy=False),
               'leaves_mm': torch.stack([plan.leaf_a_mm, plan.leaf_b_mm], 1).numpy(), 'jaws_mm': plan.jaws_mm.numpy(),
-              'mu': plan.mu.numpy(), 'gantry_deg': plan.angles_deg.numpy(), 'collimator_deg': plan.collimator_deg.numpy(),
+              'mu': plan.mu.numpy(), 'gantry_deg': plan.angles_deg.numpy(),
+              'collimator_deg': plan.collimator_deg.numpy(),
               'pixel_mm': np.array(float(pixel_mm)), 'leaf_widths_mm': plan.mlc.leaf_widths_mm.numpy(),
-              'leaf_offset_mm': plan.mlc.boundaries_mm[:1].numpy().reshape(()), 'travel_mm': np.array(plan.mlc.travel_mm)}
+              'leaf_offset_mm': plan.mlc.boundaries_mm[:1].numpy().reshape(()),
+              'travel_mm': np.array(plan.mlc.travel_mm)}
     writer = np.savez_compressed if compress else np.savez
     return _atomic_write(path, lambda fh: writer(fh, **arrays))
 
@@ -819,15 +836,19 @@ def _arc_array(z, path, key, shape):
     "Array `key` of the open npz `z` as float64 (frames: float32), checked against `shape` (ints or None for any)."
     what = f"{_ARC_SPEC[key][0]} {_ARC_SPEC[key][1]}" if key in _ARC_SPEC else '()'
     if key not in z.files:
-        raise EPIDFileError(f"arc file {str(path)!r} has no key {key!r}; expected {what} (keys present: {sorted(z.files)})")
+        raise EPIDFileError(f"arc file {str(path)!r} has no key {key!r}; expected {what} (keys present: "
+                            f"{sorted(z.files)})")
     try: a = z[key]
-    except Exception as e: raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} could not be read ({type(e).__name__}: {e})") from e
-    if a.dtype.kind not in 'fiu' or a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
-        raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} has shape {a.shape} and dtype {a.dtype}; expected {what}"
+    except Exception as e: raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} could not be read "
+                                               f"({type(e).__name__}: {e})") from e
+    if a.dtype.kind not in 'fiu' or a.ndim != len(shape) or any(s not in (None, n) for s, n in zip(shape, a.shape)):
+        raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} has shape {a.shape} and dtype {a.dtype}; "
+                            f"expected {what}"
                             + (f" = {tuple('*' if s is None else s for s in shape)}" if shape else ''))
     bad = ~np.isfinite(a)
     if bad.any():
-        raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} holds {int(bad.sum())} NaN/Inf value(s), first at index "
+        raise EPIDFileError(f"arc file {str(path)!r}: key {key!r} holds {int(bad.sum())} NaN/Inf value(s), "
+                            "first at index "
                             f"{tuple(int(v) for v in np.argwhere(bad)[0])}; expected finite {what}")
     return a.astype(np.float32 if key == 'frames' else np.float64, copy=False)
 
@@ -838,29 +859,37 @@ def load_arc(path, # a `medlab.arc/1` `.npz` file (written by `save_arc` or any 
     if not path.is_file(): raise FileNotFoundError(f"arc path={str(path)!r} does not exist or is not a file")
     try: z = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise EPIDFileError(f"arc file {str(path)!r} is not a readable .npz ({type(e).__name__}: {e}); truncated or another format?") from e
+        raise EPIDFileError(f"arc file {str(path)!r} is not a readable .npz ({type(e).__name__}: {e}); truncated or "
+                            "another format?") from e
     if not isinstance(z, np.lib.npyio.NpzFile):
-        raise EPIDFileError(f"arc file {str(path)!r} holds a single array, not an .npz archive of the {ARC_FORMAT} keys")
+        raise EPIDFileError(f"arc file {str(path)!r} holds a single array, not an .npz archive of the {ARC_FORMAT} "
+                            "keys")
     with z:
-        if 'format' not in z.files: raise EPIDFileError(f"arc file {str(path)!r} has no key 'format'; expected {ARC_FORMAT!r} (save_arc writes it)")
+        if 'format' not in z.files: raise EPIDFileError(f"arc file {str(path)!r} has no key 'format'; expected "
+                                                        f"{ARC_FORMAT!r} (save_arc writes it)")
         fmt = z['format']
         if fmt.shape != () or fmt.dtype.kind != 'U' or str(fmt) != ARC_FORMAT:
-            raise EPIDFileError(f"arc file {str(path)!r}: key 'format' is {fmt.tolist()!r}; expected {ARC_FORMAT!r} (the version this medlab reads)")
+            raise EPIDFileError(f"arc file {str(path)!r}: key 'format' is {fmt.tolist()!r}; expected {ARC_FORMAT!r} "
+                                "(the version this medlab reads)")
         widths = _arc_array(z, path, 'leaf_widths_mm', (None,))
         gantry = _arc_array(z, path, 'gantry_deg', (None,))
         N, L = gantry.shape[0], widths.shape[0]
         frames = _arc_array(z, path, 'frames', (None, None, None))
         if frames.shape[0] != N:
-            raise EPIDFileError(f"arc file {str(path)!r}: key 'frames' holds {frames.shape[0]} frames but 'gantry_deg' has {N} "
+            raise EPIDFileError(f"arc file {str(path)!r}: key 'frames' holds {frames.shape[0]} frames but "
+                                f"'gantry_deg' has {N} "
                                 "control points; expected one frame per control point (frame 0 unused)")
         arr = {k: _arc_array(z, path, k, s) for k, s in (('leaves_mm', (N, 2, L)), ('jaws_mm', (N, 4)), ('mu', (N,)),
                                                          ('collimator_deg', (N,)), ('pixel_mm', ()))}
         opt = {k: float(_arc_array(z, path, k, ())) for k in ('leaf_offset_mm', 'travel_mm') if k in z.files}
-    if arr['pixel_mm'] <= 0: raise EPIDFileError(f"arc file {str(path)!r}: key 'pixel_mm' is {float(arr['pixel_mm']):g}; expected > 0")
+    if arr['pixel_mm'] <= 0: raise EPIDFileError(f"arc file {str(path)!r}: key 'pixel_mm' is "
+                                                 f"{float(arr['pixel_mm']):g}; expected > 0")
     try:
-        mlc = MLC(widths, offset_mm=opt.get('leaf_offset_mm'), travel_mm=opt.get('travel_mm', 200.0), name=f'{L} leaf pairs')
+        mlc = MLC(widths, offset_mm=opt.get('leaf_offset_mm'), travel_mm=opt.get('travel_mm', 200.0),
+                  name=f'{L} leaf pairs')
         lv = torch.from_numpy(arr['leaves_mm'])
-        plan = VMATPlan(torch.from_numpy(gantry), lv[:, 0], lv[:, 1], torch.from_numpy(arr['jaws_mm']), torch.from_numpy(arr['mu']),
+        plan = VMATPlan(torch.from_numpy(gantry), lv[:, 0], lv[:, 1], torch.from_numpy(arr['jaws_mm']),
+                        torch.from_numpy(arr['mu']),
                         mlc=mlc, collimator_deg=torch.from_numpy(arr['collimator_deg']))
     except ValueError as e: raise EPIDFileError(f"arc file {str(path)!r}: {e}") from e
     return Arc(torch.from_numpy(frames), plan, float(arr['pixel_mm']))
@@ -874,11 +903,12 @@ def _dicom_header(f):
     try: return pydicom.dcmread(f, stop_before_pixels=True)
     except Exception as e:
         if f.suffix.lower() == '.dcm':
-            raise EPIDFileError(f"{str(f)!r} is not a readable DICOM file ({type(e).__name__}: {e}); truncated or corrupt?") from e
+            raise EPIDFileError(f"{str(f)!r} is not a readable DICOM file ({type(e).__name__}: {e}); truncated or "
+                                "corrupt?") from e
         return None
 
 def _read_stack(f):
-    "Frames of a `.npy` / `.tif` stack, or of a (multi-frame) RT Image, and the isocentre-plane pitch if the file gives one."
+    "Frames of a `.npy` / `.tif` stack or a (multi-frame) RT Image, and the isocentre-plane pitch if it gives one."
     try:
         if f.suffix.lower() == '.npy': return np.load(f, allow_pickle=False), None
         if f.suffix.lower() in ('.tif', '.tiff'):
@@ -886,21 +916,24 @@ def _read_stack(f):
             return tifffile.imread(f), None
         import pydicom
         ds = pydicom.dcmread(f)
-        a = ds.pixel_array.astype(np.float64) * float(ds.get('RescaleSlope', 1) or 1) + float(ds.get('RescaleIntercept', 0) or 0)
+        slope, icpt = float(ds.get('RescaleSlope', 1) or 1), float(ds.get('RescaleIntercept', 0) or 0)
+        a = ds.pixel_array.astype(np.float64) * slope + icpt
     except Exception as e:
-        raise EPIDFileError(f"frames {str(f)!r} could not be read ({type(e).__name__}: {e}); truncated or corrupt?") from e
+        raise EPIDFileError(f"frames {str(f)!r} could not be read ({type(e).__name__}: {e}); "
+                            "truncated or corrupt?") from e
     sp, pitch = ds.get('ImagePlanePixelSpacing') or ds.get('PixelSpacing'), None
     if sp is not None:
         r, c = float(sp[0]), float(sp[1])
-        if abs(r - c) > 1e-6 * max(r, c): raise EPIDFileError(f"frames {str(f)!r} have non-square pixels {r:g} x {c:g} mm")
+        if abs(r - c) > 1e-6 * max(r, c): raise EPIDFileError(f"frames {str(f)!r} have non-square pixels {r:g} x "
+                                                              f"{c:g} mm")
         sid, sad = ds.get('RTImageSID'), ds.get('RadiationMachineSAD')
         pitch = r * float(sad) / float(sid) if sid and sad else r
     return (a if int(ds.get('NumberOfFrames', 1) or 1) > 1 else a.reshape(1, *a.shape[-2:])), pitch
 
 # %% ../nbs/01_epid.ipynb #2c8b1af5
-def read_measured_arc(folder, # one arc: one RT Plan and one frame source (multi-frame RT Image, `.npy` or `.tif` stack)
+def read_measured_arc(folder, # one arc: an RT Plan and one frame source (multi-frame RT Image, `.npy` or `.tif`)
                       beam: int = 0, # the plan's beam (see `rtplan_beams`)
-                      pixel_mm: float | None = None, # isocentre-plane pitch; `None`: from the RT Image (required for .npy/.tif)
+                      pixel_mm: float | None = None, # isocentre pitch; `None`: the RT Image's (.npy/.tif need it)
                      ) -> Arc:
     "A measured arc folder as an `Arc`: N control points and N - 1 segment frames (or N indexed like control points)."
     folder = Path(folder)
@@ -914,24 +947,32 @@ def read_measured_arc(folder, # one arc: one RT Plan and one frame source (multi
         if modality == 'RTPLAN': plans.append(f)
         elif modality == 'RTIMAGE': sources.append(f)
     names = lambda fs: [f.name for f in fs]
-    if not plans: raise EPIDFileError(f"arc folder {str(folder)!r} holds no DICOM RT Plan (Modality RTPLAN); files: {names(files)}")
-    if len(plans) > 1: raise EPIDFileError(f"arc folder {str(folder)!r} holds {len(plans)} RT Plans {names(plans)}; expected one per arc folder")
+    if not plans: raise EPIDFileError(f"arc folder {str(folder)!r} holds no DICOM RT Plan (Modality RTPLAN); files: "
+                                      f"{names(files)}")
+    if len(plans) > 1: raise EPIDFileError(f"arc folder {str(folder)!r} holds {len(plans)} RT Plans {names(plans)}; "
+                                           "expected one per arc folder")
     if not sources:
-        raise EPIDFileError(f"arc folder {str(folder)!r} holds no portal frames: expected a multi-frame RT Image DICOM, a .npy or a .tif stack")
-    if len(sources) > 1: raise EPIDFileError(f"arc folder {str(folder)!r} holds {len(sources)} frame sources {names(sources)}; expected one")
+        raise EPIDFileError(f"arc folder {str(folder)!r} holds no portal frames: expected a multi-frame RT Image "
+                            "DICOM, a .npy or a .tif stack")
+    if len(sources) > 1: raise EPIDFileError(f"arc folder {str(folder)!r} holds {len(sources)} frame sources "
+                                             f"{names(sources)}; expected one")
     plan, f = read_rtplan(plans[0], beam=beam), sources[0]
     a, pitch = _read_stack(f)
     a = np.asarray(a)
     if a.ndim == 2: a = a[None]
     if a.ndim != 3 or a.dtype.kind not in 'fiu':
-        raise EPIDFileError(f"frames {str(f)!r} have shape {a.shape} and dtype {a.dtype}; expected (frames, H, W) numbers")
+        raise EPIDFileError(f"frames {str(f)!r} have shape {a.shape} and dtype {a.dtype}; expected (frames, H, W) "
+                            "numbers")
     N, F = len(plan), a.shape[0]
     if F not in (N - 1, N):
-        raise EPIDFileError(f"frames {str(f)!r} hold {F} frames but the RT Plan {plans[0].name!r} (beam {beam}) has {N} control points; "
+        raise EPIDFileError(f"frames {str(f)!r} hold {F} frames but the RT Plan {plans[0].name!r} (beam {beam}) has "
+                            f"{N} control points; "
                             f"expected {N - 1} (one per segment) or {N} (indexed like control points)")
-    if not np.isfinite(a).all(): raise EPIDFileError(f"frames {str(f)!r} hold {int((~np.isfinite(a)).sum())} NaN/Inf value(s)")
+    if not np.isfinite(a).all(): raise EPIDFileError(f"frames {str(f)!r} hold {int((~np.isfinite(a)).sum())} NaN/Inf "
+                                                     "value(s)")
     if pixel_mm is None and pitch is None:
-        raise ValueError(f"frames {str(f)!r} carry no pixel spacing; pass pixel_mm= (the pixel pitch in the isocentre plane)")
+        raise ValueError(f"frames {str(f)!r} carry no pixel spacing; pass pixel_mm= (the pixel pitch in the "
+                         "isocentre plane)")
     px = float(check_range(pixel_mm, 'pixel_mm', 0, None, lo_inclusive=False)) if pixel_mm is not None else pitch
     frames = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
     if F == N - 1: frames = torch.cat([frames.new_zeros(1, *frames.shape[1:]), frames])
@@ -945,7 +986,8 @@ def arc_sources(data_dir, # a folder of arcs: medlab arc files (`*.npz`) and / o
     if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} does not exist or is not a folder")
     kids = sorted(p for p in d.iterdir() if not p.name.startswith('.'))
     out = [p for p in kids if p.is_file() and p.suffix.lower() == '.npz'] + [p for p in kids if p.is_dir()]
-    if not out: raise EPIDFileError(f"data_dir {str(d)!r} holds no arcs: expected *.npz arc files (save_arc) or one folder per measured arc")
+    if not out: raise EPIDFileError(f"data_dir {str(d)!r} holds no arcs: expected *.npz arc files (save_arc) or one "
+                                    "folder per measured arc")
     return out
 
 def read_arc(path, # a `medlab.arc/1` `.npz` file or a measured arc folder
@@ -967,7 +1009,8 @@ def synthetic_arc_files(folder, # where to write `arc_000.npz`, ... (created)
                         noise_level: float = 100.0, # as in `synthesize_arc`
                        ) -> list[Path]:
     "Write small synthetic arcs (random plan, analytic kernel, noise) as `medlab.arc/1` files; returns their paths."
-    n_arcs, n_cp, n = check_int(n_arcs, 'n_arcs', 1), check_int(n_control_points, 'n_control_points', 3), check_int(n, 'n', 8)
+    n_arcs, n = check_int(n_arcs, 'n_arcs', 1), check_int(n, 'n', 8)
+    n_cp = check_int(n_control_points, 'n_control_points', 3)
     grid = DetectorGrid(n, 256.0 / n)
     kernel, out = analytic_kernel(grid), []
     for i in range(n_arcs):
