@@ -29,7 +29,8 @@ def _as_f64(x, name: str) -> torch.Tensor:
     "`x` as a float64 CPU tensor, or a ValueError naming `name`."
     if torch.is_tensor(x): return x.detach().to('cpu', torch.float64)
     try: return torch.as_tensor(np.asarray(x, dtype=np.float64))
-    except (TypeError, ValueError): raise ValueError(f"{name} must be a number or an array of numbers, got {type(x).__name__}") from None
+    except (TypeError, ValueError): raise ValueError(f"{name} must be a number or an array of numbers, got "
+                                                     f"{type(x).__name__}") from None
 
 
 class DetectorGrid:
@@ -100,7 +101,8 @@ class MLC:
         check_ndim(w, 'leaf_widths_mm', 1, '(L,)')
         if w.numel() < 1: raise ValueError("leaf_widths_mm is empty; expected at least one leaf width")
         check_finite(w, 'leaf_widths_mm')
-        if (w <= 0).any(): raise ValueError(f"leaf_widths_mm must all be > 0, got {w[w <= 0][0].item():g} at leaf {int((w <= 0).nonzero()[0])}")
+        if (w <= 0).any(): raise ValueError(f"leaf_widths_mm must all be > 0, got {w[w <= 0][0].item():g} at leaf "
+                                            f"{int((w <= 0).nonzero()[0])}")
         off = -w.sum().item() / 2 if offset_mm is None else float(check_range(offset_mm, 'offset_mm'))
         self.leaf_widths_mm = w
         self.boundaries_mm = torch.cat([w.new_zeros(1), w.cumsum(0)]) + off
@@ -144,7 +146,8 @@ class MLC:
         return (self.boundaries_mm[1:] + self.boundaries_mm[:-1]) / 2
 
     def __repr__(self):
-        return f"MLC({self.name!r}, {self.n_leaves} leaf pairs, y in [{self.boundaries_mm[0]:g}, {self.boundaries_mm[-1]:g}] mm)"
+        return (f"MLC({self.name!r}, {self.n_leaves} leaf pairs, "
+                f"y in [{self.boundaries_mm[0]:g}, {self.boundaries_mm[-1]:g}] mm)")
 
 # %% ../nbs/01_epid.ipynb #d29581cc
 def _first_bad(mask):
@@ -157,7 +160,8 @@ def _where(idx, names):
 def _check_bank(x, name, mlc):
     x = _as_f64(x, name)
     if x.ndim not in (1, 2) or x.shape[-1] != mlc.n_leaves:
-        raise ValueError(f"{name} must have shape (L,) or (N, L) with L={mlc.n_leaves} leaves for {mlc!r}, got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must have shape (L,) or (N, L) with L={mlc.n_leaves} leaves for {mlc!r}, got shape "
+                         f"{tuple(x.shape)}")
     check_finite(x, name)
     out = x.abs() > mlc.travel_mm
     if out.any():
@@ -176,7 +180,8 @@ def _check_jaws(j, name, mlc):
     check_finite(j, name)
     if (j.abs() > mlc.travel_mm).any():
         i = _first_bad(j.abs() > mlc.travel_mm)
-        raise ValueError(f"{name} has a position outside [-{mlc.travel_mm:g}, {mlc.travel_mm:g}] mm: {j[i].item():g} mm")
+        raise ValueError(f"{name} has a position outside [-{mlc.travel_mm:g}, {mlc.travel_mm:g}] mm: {j[i].item():g} "
+                         "mm")
     bad = (j[..., 0] > j[..., 1]) | (j[..., 2] > j[..., 3])
     if bad.any():
         i = _first_bad(bad)
@@ -187,12 +192,14 @@ def _check_jaws(j, name, mlc):
 def _check_leaves(leaf_a_mm, leaf_b_mm, mlc, allow_closed):
     a, b = _check_bank(leaf_a_mm, 'leaf_a_mm', mlc), _check_bank(leaf_b_mm, 'leaf_b_mm', mlc)
     if a.shape != b.shape:
-        raise ValueError(f"leaf_b_mm has shape {tuple(b.shape)} but leaf_a_mm has shape {tuple(a.shape)}; the banks must match")
+        raise ValueError(f"leaf_b_mm has shape {tuple(b.shape)} but leaf_a_mm has shape {tuple(a.shape)}; the banks "
+                         "must match")
     cross = a > b
     if cross.any() and not allow_closed:
         i = _first_bad(cross)
         where = _where(i, ['control point', 'leaf'][-len(i):])
-        raise ValueError(f"leaf_a_mm crosses leaf_b_mm (bank A beyond bank B) first at {where}: {a[i].item():g} > {b[i].item():g} mm; "
+        raise ValueError(f"leaf_a_mm crosses leaf_b_mm (bank A beyond bank B) first at {where}: {a[i].item():g} > "
+                         f"{b[i].item():g} mm; "
                          "pass allow_closed=True to treat crossing pairs as closed")
     return a, b
 
@@ -233,7 +240,8 @@ def aperture_mask(grid: DetectorGrid, # the detector
     a, b = _check_leaves(leaf_a_mm, leaf_b_mm, mlc, allow_closed)
     j = _check_jaws(jaws_mm, 'jaws_mm', mlc)
     if j.ndim == 2 and (a.ndim == 1 or j.shape[0] != a.shape[0]):
-        raise ValueError(f"jaws_mm has shape {tuple(j.shape)} but the leaves have shape {tuple(a.shape)}; give one jaw setting per control point")
+        raise ValueError(f"jaws_mm has shape {tuple(j.shape)} but the leaves have shape {tuple(a.shape)}; give one "
+                         "jaw setting per control point")
     if a.ndim == 2 and j.ndim == 1: j = j.expand(a.shape[0], 4)
     coll = _check_collimator(collimator_deg, a.shape[0] if a.ndim == 2 else None)
     # turned apertures are rasterised on a grid covering the corners
@@ -459,7 +467,8 @@ def convolve_detector(mask, # `(H, W)` or `(..., H, W)` fluence / aperture image
     conv = _Convolver(kernel, x.shape[-2], x.shape[-1], x.device)
     flat = x.reshape(-1, *x.shape[-2:])
     out = torch.empty_like(flat)
-    for i in range(0, flat.shape[0], 32): out[i:i + 32] = conv(flat[i:i + 32])  # cache-sized chunks are faster than one huge FFT
+    # cache-sized chunks are faster than one huge FFT
+    for i in range(0, flat.shape[0], 32): out[i:i + 32] = conv(flat[i:i + 32])
     return out.view(x.shape)
 
 # %% ../nbs/01_epid.ipynb #803c1a01
@@ -499,14 +508,17 @@ class VMATPlan:
         for nm in ('leaf_a_mm', 'leaf_b_mm', 'jaws_mm', 'mu', 'collimator_deg'):
             x = getattr(self, nm)
             if x.shape[0] != n or x.ndim != (1 if nm in ('mu', 'collimator_deg') else 2):
-                raise ValueError(f"{nm} has shape {tuple(x.shape)}; expected one row per control point ({n}, as in angles_deg)")
+                raise ValueError(f"{nm} has shape {tuple(x.shape)}; expected one row per control point ({n}, as in "
+                                 "angles_deg)")
         if self.leaf_a_mm.shape != self.leaf_b_mm.shape:
-            raise ValueError(f"leaf_b_mm has shape {tuple(self.leaf_b_mm.shape)} but leaf_a_mm has {tuple(self.leaf_a_mm.shape)}")
+            raise ValueError(f"leaf_b_mm has shape {tuple(self.leaf_b_mm.shape)} but leaf_a_mm has "
+                             f"{tuple(self.leaf_a_mm.shape)}")
         if self.mu[0] < 0: raise ValueError(f"mu must start at >= 0 (cumulative MU), got {self.mu[0].item():g}")
         d = self.mu.diff()
         if (d < 0).any():
             i = int((d < 0).nonzero()[0])
-            raise ValueError(f"mu must be non-decreasing cumulative MU: segment {i + 1} (control points {i} -> {i + 1}) has negative MU {d[i].item():g}")
+            raise ValueError(f"mu must be non-decreasing cumulative MU: segment {i + 1} (control points {i} -> "
+                             f"{i + 1}) has negative MU {d[i].item():g}")
 
     @property
     def n_control_points(self) -> int: return int(self.angles_deg.numel())
@@ -564,7 +576,8 @@ def random_vmat_plan(n_control_points: int = 2050, # control points (= frames of
     check_range(min_gap_mm, 'min_gap_mm', 0, 10)
     try: mu_lo, mu_hi = (float(v) for v in mu_per_segment)
     except (TypeError, ValueError): raise ValueError(f"mu_per_segment={mu_per_segment!r} must be a pair (low, high)") from None
-    if not (0 <= mu_lo <= mu_hi and np.isfinite(mu_hi)): raise ValueError(f"mu_per_segment={mu_per_segment!r} must satisfy 0 <= low <= high < inf")
+    if not (0 <= mu_lo <= mu_hi and np.isfinite(mu_hi)): raise ValueError(f"mu_per_segment={mu_per_segment!r} must "
+                                                                          "satisfy 0 <= low <= high < inf")
     rng = np.random.default_rng(int(seed))
     t = np.linspace(0, 1, n)
     F, L = float(max_field_mm), mlc.n_leaves
@@ -617,7 +630,8 @@ def _segment_rows(plan, grid, lo, hi, substeps):
     a, b, jw = interp(plan.leaf_a_mm), interp(plan.leaf_b_mm), interp(plan.jaws_mm)
     w_mu = ((plan.mu[j] - plan.mu[j - 1]) / substeps)[:, None].expand(-1, substeps)  # (B, S)
     y = plan.jaws_mm[lo - 1:hi, 2:]
-    if bool((y == y[0]).all()):                  # y-jaws fixed over the chunk: one set of y-weights, substeps summed first
+    # y-jaws fixed over the chunk: one set of y-weights, substeps summed first
+    if bool((y == y[0]).all()):
         rows = _row_sums(grid.edges_mm, grid.pitch_iso_mm, a, b, jw[..., 0], jw[..., 1], w_mu)
         return _y_weights(grid, plan.mlc, y[:1, 0], y[:1, 1]), rows
     # y-jaws move: every substep keeps its own y-weights; stack the substeps along the leaf-row axis
@@ -641,10 +655,12 @@ def synthesize_arc(plan: VMATPlan, # the arc
     if not isinstance(plan, VMATPlan): raise ValueError(f"plan must be a VMATPlan, got {type(plan).__name__}")
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     if kernel is not None and not isinstance(kernel, DetectorKernel):
-        raise ValueError(f"kernel must be a DetectorKernel (analytic_kernel / matrix_kernel) or None, got {type(kernel).__name__}")
+        raise ValueError("kernel must be a DetectorKernel (analytic_kernel / matrix_kernel) or None, got "
+                         f"{type(kernel).__name__}")
     substeps = check_int(substeps, 'substeps', 1)
     chunk_size = check_int(chunk_size, 'chunk_size', 1)
-    if noise not in (None, 'poisson', 'gaussian'): raise ValueError(f"noise={noise!r} must be None, 'poisson' or 'gaussian'")
+    if noise not in (None, 'poisson', 'gaussian'): raise ValueError(f"noise={noise!r} must be None, 'poisson' or "
+                                                                    "'gaussian'")
     check_range(noise_level, 'noise_level', 0, None, lo_inclusive=noise == 'gaussian')
     _check_leaves(plan.leaf_a_mm, plan.leaf_b_mm, plan.mlc, allow_closed)
     device = torch.device(device)
@@ -707,17 +723,21 @@ def _read_plan(path):
     if not path.exists(): raise FileNotFoundError(f"path={str(path)!r} does not exist")
     try: ds = pydicom.dcmread(path)
     except InvalidDicomError as e: raise ValueError(f"path={str(path)!r} is not a DICOM file: {e}") from None
-    except Exception as e: raise ValueError(f"path={str(path)!r} could not be read as an RT Plan ({type(e).__name__}: {e}); truncated or corrupt?") from e
+    except Exception as e: raise ValueError(f"path={str(path)!r} could not be read as an RT Plan "
+                                            f"({type(e).__name__}: {e}); truncated or corrupt?") from e
     if getattr(ds, 'Modality', None) != 'RTPLAN' or 'BeamSequence' not in ds:
-        raise ValueError(f"path={str(path)!r} is not an RT Plan with a BeamSequence (Modality={getattr(ds, 'Modality', None)!r}); "
+        raise ValueError(f"path={str(path)!r} is not an RT Plan with a BeamSequence "
+                         f"(Modality={getattr(ds, 'Modality', None)!r}); "
                          "if it is one, it is truncated or corrupt")
     n_fg = [int(fg.NumberOfBeams) for fg in ds.get('FractionGroupSequence', []) if fg.get('NumberOfBeams') is not None]
     if n_fg and len(ds.BeamSequence) < max(n_fg):
-        raise ValueError(f"path={str(path)!r}: the fraction group names {max(n_fg)} beams but the BeamSequence holds {len(ds.BeamSequence)}; truncated or corrupt?")
+        raise ValueError(f"path={str(path)!r}: the fraction group names {max(n_fg)} beams but the BeamSequence holds "
+                         f"{len(ds.BeamSequence)}; truncated or corrupt?")
     for i, b in enumerate(ds.BeamSequence):
         n_cp, cps = b.get('NumberOfControlPoints'), b.get('ControlPointSequence') or []
         if not cps or (n_cp is not None and int(n_cp) != len(cps)) or 'CumulativeMetersetWeight' not in cps[-1]:
-            raise ValueError(f"path={str(path)!r}: beam {i} declares {n_cp} control points but {len(cps)} could be read; truncated or corrupt?")
+            raise ValueError(f"path={str(path)!r}: beam {i} declares {n_cp} control points but {len(cps)} could be "
+                             "read; truncated or corrupt?")
     return ds
 
 def _beam_mu(ds, b):
@@ -745,10 +765,12 @@ def read_rtplan(path, # a DICOM RT Plan file
     devs = {d.RTBeamLimitingDeviceType: d for d in b.get('BeamLimitingDeviceSequence', [])}
     kind = next((k for k in ('MLCX', 'MLCY') if k in devs), None)
     if kind is not None:
-        if 'LeafPositionBoundaries' not in devs[kind]: raise ValueError(f"beam {beam}: the {kind} device has no LeafPositionBoundaries")
+        if 'LeafPositionBoundaries' not in devs[kind]: raise ValueError(f"beam {beam}: the {kind} device has no "
+                                                                        "LeafPositionBoundaries")
         mlc = MLC.from_boundaries([float(v) for v in devs[kind].LeafPositionBoundaries], travel_mm=travel_mm,
                                   name=str(getattr(b, 'BeamName', 'RT Plan MLC')))
-    else: mlc = MLC.from_boundaries([-travel_mm, travel_mm], travel_mm=travel_mm, name='no MLC (jaws only)')   # one open pair
+    # one open pair
+    else: mlc = MLC.from_boundaries([-travel_mm, travel_mm], travel_mm=travel_mm, name='no MLC (jaws only)')
     L = mlc.n_leaves
     # jaws across the leaf motion come first: for an MLCY the plan is in the collimator frame turned by 90 degrees
     xj, yj = (('ASYMY', 'Y'), ('ASYMX', 'X')) if kind == 'MLCY' else (('ASYMX', 'X'), ('ASYMY', 'Y'))
@@ -757,20 +779,26 @@ def read_rtplan(path, # a DICOM RT Plan file
         if 'GantryAngle' in cp: gantry = float(cp.GantryAngle)
         # carried forward, 0 if never given
         if 'BeamLimitingDeviceAngle' in cp: coll = float(cp.BeamLimitingDeviceAngle)
-        if gantry is None: raise ValueError(f"control point {i} of beam {beam} has no GantryAngle and none came before it")
+        if gantry is None: raise ValueError(f"control point {i} of beam {beam} has no GantryAngle and none came "
+                                            "before it")
         for pos in cp.get('BeamLimitingDevicePositionSequence', []):
-            state[pos.RTBeamLimitingDeviceType] = [float(v) for v in pos.LeafJawPositions]   # what is not repeated carries forward
+            # what is not repeated carries forward
+            state[pos.RTBeamLimitingDeviceType] = [float(v) for v in pos.LeafJawPositions]
         if kind is None: leaves = [-travel_mm, travel_mm]
-        elif kind not in state: raise ValueError(f"control point {i} of beam {beam} has no {kind} positions and none came before it")
+        elif kind not in state: raise ValueError(f"control point {i} of beam {beam} has no {kind} positions and none "
+                                                 "came before it")
         else: leaves = state[kind]
-        if len(leaves) != 2 * L: raise ValueError(f"control point {i}: {kind} has {len(leaves)} positions, expected 2 x {L}")
-        if 'CumulativeMetersetWeight' not in cp: raise ValueError(f"control point {i} of beam {beam} has no CumulativeMetersetWeight")
+        if len(leaves) != 2 * L: raise ValueError(f"control point {i}: {kind} has {len(leaves)} positions, expected "
+                                                  f"2 x {L}")
+        if 'CumulativeMetersetWeight' not in cp: raise ValueError(f"control point {i} of beam {beam} has no "
+                                                                  "CumulativeMetersetWeight")
         jaws = _jaw_pair(state, xj, mlc.travel_mm) + _jaw_pair(state, yj, mlc.travel_mm)
         rows.append((gantry, leaves[:L], leaves[L:], jaws, float(cp.CumulativeMetersetWeight), coll))
     g, a, bb, j, w, cl = (torch.tensor(list(col), dtype=torch.float64) for col in zip(*rows))
     meterset = _beam_mu(ds, b)
     final = float(getattr(b, 'FinalCumulativeMetersetWeight', w[-1].item()) or w[-1].item())
-    mu = w / final * meterset if meterset is not None and final > 0 else w   # without a BeamMeterset, MU = meterset weight
+    # without a BeamMeterset, MU = meterset weight
+    mu = w / final * meterset if meterset is not None and final > 0 else w
     plan = VMATPlan(angles_deg=g, leaf_a_mm=a, leaf_b_mm=bb, jaws_mm=j, mu=mu, mlc=mlc, collimator_deg=cl)
     plan.leaf_axis = 'y' if kind == 'MLCY' else 'x'
     return plan
@@ -1038,11 +1066,13 @@ def _gamma_search(ref, ev, spacing, dose_percent, dta_mm, cutoff_percent, global
     "Unclipped gamma `(H, W)` or `(D, H, W)` float64 numpy (NaN below the cutoff) by pymedphys's expanding-shell search, vectorised over points."
     shape, nd = ref.shape, ref.ndim
     norm = float(ref.max())
-    if not norm > 0: raise ValueError(f"reference has maximum {norm:g}; gamma needs a positive dose maximum to normalise")
+    if not norm > 0: raise ValueError(f"reference has maximum {norm:g}; gamma needs a positive dose maximum to "
+                                      "normalise")
     refs = ref.ravel()
     act = np.flatnonzero(refs >= cutoff_percent / 100 * norm)
     gamma = np.full(refs.size, np.inf)
-    pshape = tuple(s + 1 for s in shape)                 # one zero plane past each far edge: interpolation never reads out of bounds
+    # one zero plane past each far edge: interpolation never reads out of bounds
+    pshape = tuple(s + 1 for s in shape)
     ev_pad = np.zeros(pshape); ev_pad[tuple(slice(0, s) for s in shape)] = ev
     ev_pad = ev_pad.ravel()
     strides = [int(np.prod(pshape[k + 1:])) for k in range(nd)]
@@ -1056,7 +1086,8 @@ def _gamma_search(ref, ev, spacing, dose_percent, dta_mm, cutoff_percent, global
         q0 = [np.floor(v) for v in q]
         fr = [(v - v0)[:, None] for v, v0 in zip(q, q0)]
         off = sum(v0 * st for v0, st in zip(q0, strides)).astype(np.int64)[:, None]
-        lo = [np.ceil(-v)[:, None] for v in q]                                  # voxel i + shift must stay in [0, n - 1]
+        # voxel i + shift must stay in [0, n - 1]
+        lo = [np.ceil(-v)[:, None] for v in q]
         hi = [np.floor(n - 1 - v)[:, None] for v, n in zip(q, shape)]
         S = q[0].size; chunk = max(1, 2_000_000 // S)
         still = []
@@ -1102,7 +1133,8 @@ def _as_np64(x, name):
 def _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction, max_gamma):
     ref, ev = _as_np64(reference, 'reference'), _as_np64(evaluated, 'evaluated')
     check_ndim(ref, 'reference', (2, 3), '(H, W) or (D, H, W)'); check_ndim(ev, 'evaluated', (2, 3), '(H, W) or (D, H, W)')
-    if ref.shape != ev.shape: raise ValueError(f"evaluated has shape {tuple(ev.shape)} but reference has {tuple(ref.shape)}; they must match")
+    if ref.shape != ev.shape: raise ValueError(f"evaluated has shape {tuple(ev.shape)} but reference has "
+                                               f"{tuple(ref.shape)}; they must match")
     check_finite(ref, 'reference'); check_finite(ev, 'evaluated')
     nd, names = ref.ndim, ('(dy, dx)' if ref.ndim == 2 else '(dz, dy, dx)')
     try: sp = tuple(float(s) for s in (spacing_mm if isinstance(spacing_mm, (tuple, list, np.ndarray, torch.Tensor)) else (spacing_mm,) * nd))
