@@ -34,11 +34,11 @@ def _as_f64(x, name: str) -> torch.Tensor:
 
 
 class DetectorGrid:
-    "A square EPID pixel grid centred on the beam axis; MLC and jaw positions are compared with it in the isocentre plane."
+    "A square EPID pixel grid centred on the beam axis; MLC and jaw positions meet it in the isocentre plane."
     def __init__(self,
                  n: int = 256, # pixels per side
                  pitch_mm: float = 1.0, # pixel pitch at the detector
-                 sdd_mm: float | None = None, # source-detector distance; `None` puts the detector at the isocentre (magnification 1)
+                 sdd_mm: float | None = None, # source-detector distance; `None`: at the isocentre (magnification 1)
                  sad_mm: float = 1000.0, # source-axis (isocentre) distance
                 ):
         self.n = check_int(n, 'n', 2)
@@ -85,7 +85,8 @@ class DetectorGrid:
         return f"DetectorGrid(n={self.n}, pitch_mm={self.pitch_mm:g}{mag})"
 
     def __eq__(self, other):
-        return isinstance(other, DetectorGrid) and (self.n, self.pitch_mm, self.sdd_mm, self.sad_mm) == (other.n, other.pitch_mm, other.sdd_mm, other.sad_mm)
+        key = lambda g_: (g_.n, g_.pitch_mm, g_.sdd_mm, g_.sad_mm)
+        return isinstance(other, DetectorGrid) and key(self) == key(other)
     __hash__ = None
 
 # %% ../nbs/01_epid.ipynb #2893e5ca
@@ -93,7 +94,7 @@ class MLC:
     "A multileaf collimator: leaf pairs stacked along y, bank A entering from -x, bank B from +x (isocentre plane)."
     def __init__(self,
                  leaf_widths_mm, # `(L,)` width of each leaf pair, listed from -y to +y
-                 offset_mm: float | None = None, # y of the lower edge of the first leaf; `None` centres the leaves on the axis
+                 offset_mm: float | None = None, # y of the lower edge of the first leaf; `None`: centred on the axis
                  travel_mm: float = 200.0, # leaf tips and jaws must lie within `±travel_mm`
                  name: str = 'MLC', # shown by `repr`
                 ):
@@ -111,7 +112,7 @@ class MLC:
 
     @classmethod
     def from_boundaries(cls,
-                        boundaries_mm, # `(L + 1,)` increasing leaf-pair edges along y, as in DICOM `LeafPositionBoundaries`
+                        boundaries_mm, # `(L + 1,)` increasing leaf-pair edges along y (DICOM `LeafPositionBoundaries`)
                         travel_mm: float = 200.0, # leaf tips and jaws must lie within `±travel_mm`
                         name: str = 'MLC'):
         "An MLC from its `L + 1` leaf boundaries."
@@ -176,7 +177,8 @@ def _check_jaws(j, name, mlc):
         j = torch.tensor([-t, t, -t, t], dtype=torch.float64)
     j = _as_f64(j, name)
     if j.ndim not in (1, 2) or j.shape[-1] != 4:
-        raise ValueError(f"{name} must have shape (4,) or (N, 4) as (x1, x2, y1, y2) in mm, got shape {tuple(j.shape)}")
+        raise ValueError(f"{name} must have shape (4,) or (N, 4) as (x1, x2, y1, y2) in mm, "
+                         f"got shape {tuple(j.shape)}")
     check_finite(j, name)
     if (j.abs() > mlc.travel_mm).any():
         i = _first_bad(j.abs() > mlc.travel_mm)
@@ -318,12 +320,13 @@ def analytic_kernel(grid: DetectorGrid, # the kernel is sampled at this grid's d
                     lorentz_weight: float = 0.217, # fraction in the Lorentzian tail
                     gamma_mm: float = 12.84, # Lorentzian half width at half maximum
                    ) -> DetectorKernel:
-    "A separable EPID response (medlab's default parameters): a Gaussian core plus a Lorentzian tail, pixel-integrated, outer product, sum 1."
+    "A separable EPID response (medlab's defaults): Gaussian core plus Lorentzian tail, pixel-integrated, sum 1."
     if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a DetectorGrid, got {type(grid).__name__}")
     check_range(half_width_mm, 'half_width_mm', 0, None)
     for v, nm in ((gauss_weight, 'gauss_weight'), (lorentz_weight, 'lorentz_weight')): check_range(v, nm, 0, None)
     if gauss_weight + lorentz_weight <= 0: raise ValueError("gauss_weight + lorentz_weight must be > 0")
-    check_range(sigma_mm, 'sigma_mm', 0, None, lo_inclusive=False); check_range(gamma_mm, 'gamma_mm', 0, None, lo_inclusive=False)
+    check_range(sigma_mm, 'sigma_mm', 0, None, lo_inclusive=False)
+    check_range(gamma_mm, 'gamma_mm', 0, None, lo_inclusive=False)
     p = grid.pitch_mm
     m = int(math.floor(half_width_mm / p + 1e-9))
     x = torch.arange(-m, m + 1, dtype=torch.float64) * p
@@ -334,7 +337,7 @@ def analytic_kernel(grid: DetectorGrid, # the kernel is sampled at this grid's d
     return DetectorKernel(torch.outer(prof, prof), (prof, prof))
 
 def matrix_kernel(array, # `(kh, kw)` measured kernel (e.g. 261 × 261), any positive total
-                  rank_tol: float = 1e-6, # treat as separable when the 2nd singular value is below `rank_tol` × the 1st
+                  rank_tol: float = 1e-6, # separable when the 2nd singular value is below `rank_tol` × the 1st
                  ) -> DetectorKernel:
     "A measured kernel, normalised to sum 1; a rank-1 matrix is recognised as separable and convolved in 1-D passes."
     k = _as_f64(array, 'array')
@@ -418,7 +421,7 @@ def _axis_fft(kernel_1d, n, device, dtype):
     return torch.fft.rfft(kernel_1d.to(device, dtype), n=L), L, c
 
 class _Convolver:
-    "Kernel transforms precomputed for `(H, W)` images; `__call__` convolves `(B, H, W)` batches ('same' size, zero padding)."
+    "Kernel transforms precomputed for `(H, W)` images; `__call__` convolves `(B, H, W)` batches ('same')."
     def __init__(self, kernel: DetectorKernel, H: int, W: int, device='cpu', dtype=torch.float32):
         self.H, self.W, self.sep = H, W, kernel.separable
         if self.sep:
@@ -435,7 +438,8 @@ class _Convolver:
 
     def x_pass(self, x):
         "Convolve along the last axis only (separable kernels)."
-        return torch.fft.irfft(torch.fft.rfft(x, n=self.Lx, dim=-1) * self.Kx, n=self.Lx, dim=-1)[..., self.cx:self.cx + self.W]
+        y = torch.fft.irfft(torch.fft.rfft(x, n=self.Lx, dim=-1) * self.Kx, n=self.Lx, dim=-1)
+        return y[..., self.cx:self.cx + self.W]
 
     @property
     def y_matrix(self):
@@ -454,9 +458,9 @@ class _Convolver:
         return torch.fft.irfft2(X, s=(self.Ly, self.Lx))[..., self.cy:self.cy + H, self.cx:self.cx + W]
 
 def convolve_detector(mask, # `(H, W)` or `(..., H, W)` fluence / aperture images
-                      kernel, # a `DetectorKernel` (from `analytic_kernel` / `matrix_kernel`) or a `(kh, kw)` array used as given
+                      kernel, # a `DetectorKernel` (`analytic_kernel`, `matrix_kernel`, `load_kernel`) or an array
                      ) -> torch.Tensor: # float32, same shape as `mask`
-    "Convolve images with the detector kernel by FFT ('same' size, zero outside the detector); 1-D passes when separable."
+    "Convolve images with the detector kernel by FFT ('same' size, zero outside); 1-D passes when separable."
     if not isinstance(kernel, DetectorKernel): kernel = DetectorKernel(kernel)
     x = mask if torch.is_tensor(mask) else torch.as_tensor(np.asarray(mask))
     check_ndim(x, 'mask', range(2, 8), '(..., H, W)')
@@ -498,7 +502,8 @@ class VMATPlan:
         check_ndim(self.angles_deg, 'angles_deg', 1, '(N,)'); check_finite(self.angles_deg, 'angles_deg')
         n = self.angles_deg.numel()
         if n < 2: raise ValueError(f"angles_deg has {n} control point(s); a plan needs at least 2")
-        self.leaf_a_mm, self.leaf_b_mm = (_check_bank(x, nm, self.mlc) for x, nm in ((leaf_a_mm, 'leaf_a_mm'), (leaf_b_mm, 'leaf_b_mm')))
+        self.leaf_a_mm = _check_bank(leaf_a_mm, 'leaf_a_mm', self.mlc)
+        self.leaf_b_mm = _check_bank(leaf_b_mm, 'leaf_b_mm', self.mlc)
         self.jaws_mm = _check_jaws(jaws_mm, 'jaws_mm', self.mlc)
         self.mu = _as_f64(mu, 'mu')
         self.collimator_deg = _as_f64(collimator_deg, 'collimator_deg')
@@ -530,7 +535,7 @@ class VMATPlan:
         return torch.cat([self.mu.new_zeros(1), self.mu.diff()])
 
     def to_dict(self) -> dict:
-        "Float32 tensors: `leaves (N, 2, L)` (bank A, bank B), `jaws (N, 4)`, `mu (N,)` cumulative, `segment_mu (N,)`, `angles (N,)`."
+        "Float32: `leaves (N, 2, L)` (bank A, bank B), `jaws (N, 4)`, `mu (N,)` cumulative, `segment_mu`, `angles`."
         return {'leaves': torch.stack([self.leaf_a_mm, self.leaf_b_mm], 1).float(), 'jaws': self.jaws_mm.float(),
                 'mu': self.mu.float(), 'segment_mu': self.segment_mu.float(), 'angles': self.angles_deg.float()}
 
@@ -565,17 +570,20 @@ def random_vmat_plan(n_control_points: int = 2050, # control points (= frames of
                      min_gap_mm: float = 0.5, # gap of a closed leaf pair (leaves never cross)
                      collimator_deg: float = 0.0, # the (fixed) collimator angle of the arc
                     ) -> VMATPlan:
-    "A realistic random arc: a moving, deforming target traced by smooth leaf paths within the speed limit, fixed jaws."
+    "A realistic random arc: a moving, deforming target traced by smooth leaf paths under the speed limit; fixed jaws."
     n = check_int(n_control_points, 'n_control_points', 3)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
     mlc = MLC.uniform() if mlc is None else mlc
     if not isinstance(mlc, MLC): raise ValueError(f"mlc must be an MLC, got {type(mlc).__name__}")
-    check_range(arc_deg, 'arc_deg', 0, 360, lo_inclusive=False); check_range(start_deg, 'start_deg', 0, 360, hi_inclusive=False)
+    check_range(arc_deg, 'arc_deg', 0, 360, lo_inclusive=False)
+    check_range(start_deg, 'start_deg', 0, 360, hi_inclusive=False)
     check_range(max_field_mm, 'max_field_mm', 10, mlc.travel_mm)
     check_range(max_leaf_speed_mm_per_deg, 'max_leaf_speed_mm_per_deg', 0, None, lo_inclusive=False)
     check_range(min_gap_mm, 'min_gap_mm', 0, 10)
     try: mu_lo, mu_hi = (float(v) for v in mu_per_segment)
-    except (TypeError, ValueError): raise ValueError(f"mu_per_segment={mu_per_segment!r} must be a pair (low, high)") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"mu_per_segment={mu_per_segment!r} must be a pair (low, high)") from None
     if not (0 <= mu_lo <= mu_hi and np.isfinite(mu_hi)): raise ValueError(f"mu_per_segment={mu_per_segment!r} must "
                                                                           "satisfy 0 <= low <= high < inf")
     rng = np.random.default_rng(int(seed))
@@ -601,13 +609,14 @@ def random_vmat_plan(n_control_points: int = 2050, # control points (= frames of
                      max(ylo - m, -mlc.travel_mm), min(yhi + m, mlc.travel_mm)])
     seg = mu_lo + (mu_hi - mu_lo) * 0.5 * (1 + _smooth(rng, t[1:], (), 5))
     mu = np.concatenate([[0.0], np.cumsum(seg)])
-    return VMATPlan(angles_deg=torch.from_numpy((start_deg + arc_deg * t) % 360), leaf_a_mm=torch.from_numpy(a.T.copy()),
+    return VMATPlan(angles_deg=torch.from_numpy((start_deg + arc_deg * t) % 360),
+                    leaf_a_mm=torch.from_numpy(a.T.copy()),
                     leaf_b_mm=torch.from_numpy(b.T.copy()), jaws_mm=torch.from_numpy(np.tile(jaws, (n, 1))),
                     mu=torch.from_numpy(mu), mlc=mlc, collimator_deg=collimator_deg)
 
 # %% ../nbs/01_epid.ipynb #e5886ed3
 def _row_sums(x_edges, pitch, a, b, x1, x2, w):
-    "Sum over the last axis `S` of `w`-weighted open fractions: positions `(..., S, L)`, jaws/weights `(..., S)` -> `(..., L, W)`."
+    "`w`-weighted open fractions summed over `S`: positions `(..., S, L)`, jaws/weights `(..., S)` -> `(..., L, W)`."
     W = x_edges.numel() - 1
     lo = torch.maximum(a, x1[..., None]); hi = torch.maximum(torch.minimum(b, x2[..., None]), lo)
     # coverage of [lo, hi] = C(hi) - C(lo), C_j(x) = clip((x - e_j) / pitch, 0, 1): a ramp, written as differences
@@ -621,7 +630,7 @@ def _row_sums(x_edges, pitch, a, b, x1, x2, w):
     return D.cumsum_(-1)[..., :W]
 
 def _segment_rows(plan, grid, lo, hi, substeps):
-    "Frames `lo..hi-1` (>= 1) as `wy @ rows`: y-weights `(B or 1, H, R)` and MU-weighted x-fractions `(B, R, W)`, float64."
+    "Frames `lo..hi-1` (>= 1) as `wy @ rows`: y-weights `(B or 1, H, R)`, MU-weighted x-fractions `(B, R, W)`."
     j = torch.arange(lo, hi)
     t = (torch.arange(substeps, dtype=torch.float64) + 0.5) / substeps              # midpoints of the substeps
     def interp(x):  # (N, ...) -> (B, S, ...)
@@ -640,12 +649,13 @@ def _segment_rows(plan, grid, lo, hi, substeps):
     B, S, H, L = wy.shape
     return wy.permute(0, 2, 1, 3).reshape(B, H, S * L), rows.reshape(B, S * L, -1)
 
+# %% ../nbs/01_epid.ipynb #ac8af502
 def synthesize_arc(plan: VMATPlan, # the arc
                    grid: DetectorGrid, # the detector
                    kernel: DetectorKernel | None = None, # detector response; `None`: ideal detector (fluence only)
                    substeps: int = 7, # interpolated apertures per segment
                    noise: str | None = None, # `None`, `'poisson'` or `'gaussian'`
-                   noise_level: float = 100.0, # poisson: counts per unit signal (MU × open fraction); gaussian: std in signal units
+                   noise_level: float = 100.0, # poisson: counts per unit signal (MU × open fraction); gaussian: std
                    seed: int = 0, # seed of the noise generator (global state untouched)
                    allow_closed: bool = False, # treat crossing leaf pairs as closed instead of raising
                    chunk_size: int = 64, # frames computed at once (memory ~ chunk_size × substeps × L × W)
@@ -693,18 +703,19 @@ def synthesize_arc(plan: VMATPlan, # the arc
     return {'frames': frames, **{k: v.to(device) for k, v in plan.to_dict().items()}}
 
 def synthetic_epid_sequence(n_frames: int = 34, # control points = frames (>= 3)
-                            n: int = 64, # detector pixels per side; the pitch is 256 / n mm so the field of view stays 256 mm
+                            n: int = 64, # detector pixels per side; pitch 256 / n mm (the field of view stays 256 mm)
                             seed: int = 0, # seeds the plan and the noise
                             substeps: int = 7, # interpolated apertures per segment
                             noise: str | None = None, # `None`, `'poisson'` or `'gaussian'`
                             noise_level: float = 100.0, # see `synthesize_arc`
                            ) -> dict:
-    "A small synthetic EPID arc for demos and tests: `frames (N, n, n)` float32 plus `leaves`, `jaws`, `mu`, `segment_mu`, `angles`."
+    "A small synthetic EPID arc for demos and tests: `frames (N, n, n)` float32 and the plan's `to_dict()`."
     n_frames = check_int(n_frames, 'n_frames', 3)
     n = check_int(n, 'n', 8)
     grid = DetectorGrid(n, 256.0 / n)
     plan = random_vmat_plan(n_frames, seed=seed)
-    return synthesize_arc(plan, grid, analytic_kernel(grid), substeps=substeps, noise=noise, noise_level=noise_level, seed=seed)
+    return synthesize_arc(plan, grid, analytic_kernel(grid), substeps=substeps, noise=noise, noise_level=noise_level,
+                          seed=seed)
 
 # %% ../nbs/01_epid.ipynb #c8b493d5
 def _jaw_pair(state, names, travel):
@@ -743,15 +754,17 @@ def _read_plan(path):
 def _beam_mu(ds, b):
     for fg in ds.get('FractionGroupSequence', []):
         for rb in fg.get('ReferencedBeamSequence', []):
-            if int(rb.ReferencedBeamNumber) == int(b.BeamNumber) and rb.get('BeamMeterset') is not None: return float(rb.BeamMeterset)
+            if int(rb.ReferencedBeamNumber) == int(b.BeamNumber) and rb.get('BeamMeterset') is not None:
+                return float(rb.BeamMeterset)
     return None
 
 def rtplan_beams(path, # a DICOM RT Plan file
                 ) -> list[dict]:
-    "The beams of an RT Plan: `index` (for `read_rtplan(beam=)`), `number`, `name`, `type` (static/dynamic), `control_points`, `mu`."
+    "An RT Plan's beams: `index` (`read_rtplan(beam=)`), `number`, `name`, `type` `control_points`, `mu`."
     ds = _read_plan(path)
     return [{'index': i, 'number': int(b.BeamNumber), 'name': str(b.get('BeamName', '')),
-             'type': str(b.get('BeamType', '')).lower() or None, 'control_points': len(b.ControlPointSequence), 'mu': _beam_mu(ds, b)}
+             'type': str(b.get('BeamType', '')).lower() or None, 'control_points': len(b.ControlPointSequence),
+             'mu': _beam_mu(ds, b)}
             for i, b in enumerate(ds.BeamSequence)]
 
 def read_rtplan(path, # a DICOM RT Plan file
@@ -1050,7 +1063,7 @@ def synthetic_arc_files(folder, # where to write `arc_000.npz`, ... (created)
 
 # %% ../nbs/01_epid.ipynb #ec7de266
 def _shell(distance, step, nd=2):
-    "Points `distance` from the origin no more than `step` apart, one array per axis: pymedphys's circle (2-D) or sphere (3-D)."
+    "Points `distance` from the origin at most `step` apart, one array per axis: pymedphys's circle or sphere."
     if nd == 2:
         k = int(np.ceil(2 * np.pi * distance / step)) + 1
         th = np.linspace(0, 2 * np.pi, k + 1)[:-1]
@@ -1063,7 +1076,7 @@ def _shell(distance, step, nd=2):
             np.concatenate([distance * np.cos(e) * np.ones_like(a) for e, a in zip(el, az)]))
 
 def _gamma_search(ref, ev, spacing, dose_percent, dta_mm, cutoff_percent, global_norm, interp_fraction, max_gamma):
-    "Unclipped gamma `(H, W)` or `(D, H, W)` float64 numpy (NaN below the cutoff) by pymedphys's expanding-shell search, vectorised over points."
+    "Unclipped gamma, float64 numpy (NaN below the cutoff), by pymedphys's expanding-shell search, vectorised."
     shape, nd = ref.shape, ref.ndim
     norm = float(ref.max())
     if not norm > 0: raise ValueError(f"reference has maximum {norm:g}; gamma needs a positive dose maximum to "
@@ -1124,21 +1137,26 @@ def _gamma_search(ref, ev, spacing, dose_percent, dta_mm, cutoff_percent, global
     gamma[np.isinf(gamma)] = np.nan
     return gamma.reshape(shape)
 
+# %% ../nbs/01_epid.ipynb #794402ca
 def _as_np64(x, name):
     "`x` as a float64 numpy array (gamma stays in numpy: no torch thread pool in its many small steps)."
     if torch.is_tensor(x): x = x.detach().cpu().numpy()
     try: return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError): raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
 
 def _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction, max_gamma):
     ref, ev = _as_np64(reference, 'reference'), _as_np64(evaluated, 'evaluated')
-    check_ndim(ref, 'reference', (2, 3), '(H, W) or (D, H, W)'); check_ndim(ev, 'evaluated', (2, 3), '(H, W) or (D, H, W)')
+    check_ndim(ref, 'reference', (2, 3), '(H, W) or (D, H, W)')
+    check_ndim(ev, 'evaluated', (2, 3), '(H, W) or (D, H, W)')
     if ref.shape != ev.shape: raise ValueError(f"evaluated has shape {tuple(ev.shape)} but reference has "
                                                f"{tuple(ref.shape)}; they must match")
     check_finite(ref, 'reference'); check_finite(ev, 'evaluated')
     nd, names = ref.ndim, ('(dy, dx)' if ref.ndim == 2 else '(dz, dy, dx)')
-    try: sp = tuple(float(s) for s in (spacing_mm if isinstance(spacing_mm, (tuple, list, np.ndarray, torch.Tensor)) else (spacing_mm,) * nd))
-    except (TypeError, ValueError): raise ValueError(f"spacing_mm={spacing_mm!r} must be a number or {names}") from None
+    seq = isinstance(spacing_mm, (tuple, list, np.ndarray, torch.Tensor))
+    try: sp = tuple(float(s) for s in (spacing_mm if seq else (spacing_mm,) * nd))
+    except (TypeError, ValueError):
+        raise ValueError(f"spacing_mm={spacing_mm!r} must be a number or {names}") from None
     if len(sp) != nd or not all(np.isfinite(s) and s > 0 for s in sp):
         raise ValueError(f"spacing_mm={spacing_mm!r} must be a positive number or {names} for a {nd}-D reference")
     check_range(dose_percent, 'dose_percent', 0, None, lo_inclusive=False)
@@ -1153,14 +1171,16 @@ def gamma_index(reference, # `(H, W)` or `(D, H, W)` reference dose / image
                 spacing_mm, # voxel spacing: a number, `(dy, dx)` or `(dz, dy, dx)`
                 dose_percent: float = 3, # dose-difference criterion, % of the normalisation
                 dta_mm: float = 3, # distance-to-agreement criterion
-                cutoff_percent: float = 10, # reference points below this % of the reference maximum are not evaluated (NaN)
-                global_norm: bool = True, # dose difference relative to the reference maximum; `False`: to the local reference value
+                cutoff_percent: float = 10, # reference points below this % of the reference maximum are skipped (NaN)
+                global_norm: bool = True, # dose difference relative to the reference maximum; `False`: local
                 interp_fraction: int = 10, # search step is `dta_mm / interp_fraction`, as in pymedphys
                 max_gamma: float | None = None, # stop searching at `max_gamma × dta_mm` and clip to it; `None`: exact
                ):
-    "2-D or 3-D gamma index (dose difference / distance to agreement) with pymedphys's sub-voxel search; same type as `reference`."
-    ref, ev, sp = _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction, max_gamma)
-    g = _gamma_search(ref, ev, sp, float(dose_percent), float(dta_mm), float(cutoff_percent), bool(global_norm), int(interp_fraction), max_gamma)
+    "2-D or 3-D gamma index (dose difference / distance to agreement), pymedphys's sub-voxel search."
+    ref, ev, sp = _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction,
+                              max_gamma)
+    g = _gamma_search(ref, ev, sp, float(dose_percent), float(dta_mm), float(cutoff_percent), bool(global_norm),
+                      int(interp_fraction), max_gamma)
     if max_gamma is not None: g = np.minimum(g, max_gamma)
     return torch.from_numpy(g) if torch.is_tensor(reference) else g
 
@@ -1173,9 +1193,11 @@ def gamma_pass_rate(reference, # `(H, W)` or `(D, H, W)` reference dose / image
                     global_norm: bool = True, # global (`True`) or local dose difference
                     interp_fraction: int = 10, # search step is `dta_mm / interp_fraction`
                    ) -> float: # percent of evaluated points with gamma <= 1
-    "Percentage of reference points above the cutoff with gamma <= 1 (the search stops at `dta_mm`: nothing further can pass)."
-    ref, ev, sp = _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction, None)
-    g = _gamma_search(ref, ev, sp, float(dose_percent), float(dta_mm), float(cutoff_percent), bool(global_norm), int(interp_fraction), 1.0)
+    "Percentage of reference points above the cutoff with gamma <= 1 (the search stops at `dta_mm`)."
+    ref, ev, sp = _gamma_args(reference, evaluated, spacing_mm, dose_percent, dta_mm, cutoff_percent, interp_fraction,
+                              None)
+    g = _gamma_search(ref, ev, sp, float(dose_percent), float(dta_mm), float(cutoff_percent), bool(global_norm),
+                      int(interp_fraction), 1.0)
     ok = ~np.isnan(g)
     if not ok.any(): raise ValueError(f"reference has no points above cutoff_percent={cutoff_percent}")
     return 100.0 * float(np.mean(g[ok] <= 1))
