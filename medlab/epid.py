@@ -280,14 +280,13 @@ def rotate_collimator(images, # `(m, m)` or `(B, m, m)` collimator-frame images 
     if th.ndim > 1 or (th.ndim == 1 and th.numel() != flat.shape[0]):
         raise ValueError(f"collimator_deg must be a number or one angle per image ({flat.shape[0]}), got shape "
                          f"{tuple(th.shape)}")
+    if th.ndim == 1 and bool((th == th[0]).all()): th = th[:1]     # one angle for all (the usual arc): one sampling grid
     c, s = th.cos().reshape(-1, 1, 1), th.sin().reshape(-1, 1, 1)
     yy, xx = torch.meshgrid(dst.coords_mm, dst.coords_mm, indexing='ij')
     # the detector pixel at (x, y) sees the collimator-frame point R(-θ)(x, y); grid_sample wants [-1, 1] coordinates
-    scale = src.pitch_iso_mm * (src.n - 1) / 2
-    B = flat.shape[0]
-    pts = torch.stack([(xx * c + yy * s).expand(B, -1, -1), (-xx * s + yy * c).expand(B, -1, -1)], -1)
-    out = grid_sample(flat, (pts / scale).to(flat.device, flat.dtype), mode='bilinear', padding_mode='zeros',
-                      align_corners=True)
+    pts = torch.stack([xx * c + yy * s, -xx * s + yy * c], -1) / (src.pitch_iso_mm * (src.n - 1) / 2)
+    pts = pts.to(flat.device, flat.dtype).expand(flat.shape[0], -1, -1, -1)
+    out = grid_sample(flat, pts, mode='bilinear', padding_mode='zeros', align_corners=True)
     return out.reshape(*x.shape[:-2], dst.n, dst.n)
 
 # %% ../nbs/01_epid.ipynb #d0bd218f
