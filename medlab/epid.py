@@ -726,28 +726,27 @@ def _jaw_pair(state, names, travel):
     return [-travel, travel]
 
 def _read_plan(path):
-    "The RT Plan dataset at `path`, or a ValueError naming the path (missing, not DICOM, not a plan, truncated)."
+    "The RT Plan dataset at `path`, or an `EPIDFileError` naming the path (not DICOM, not a plan, truncated)."
     import pydicom
     from pydicom.errors import InvalidDicomError
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"path={str(path)!r} does not exist")
     try: ds = pydicom.dcmread(path)
-    except InvalidDicomError as e: raise ValueError(f"path={str(path)!r} is not a DICOM file: {e}") from None
-    except Exception as e: raise ValueError(f"path={str(path)!r} could not be read as an RT Plan "
-                                            f"({type(e).__name__}: {e}); truncated or corrupt?") from e
+    except InvalidDicomError as e: raise EPIDFileError(f"path={str(path)!r} is not a DICOM file: {e}") from e
+    except Exception as e: raise EPIDFileError(f"path={str(path)!r} could not be read as an RT Plan "
+                                               f"({type(e).__name__}: {e}); truncated or corrupt?") from e
     if getattr(ds, 'Modality', None) != 'RTPLAN' or 'BeamSequence' not in ds:
-        raise ValueError(f"path={str(path)!r} is not an RT Plan with a BeamSequence "
-                         f"(Modality={getattr(ds, 'Modality', None)!r}); "
-                         "if it is one, it is truncated or corrupt")
+        raise EPIDFileError(f"path={str(path)!r} is not an RT Plan with a BeamSequence "
+                            f"(Modality={getattr(ds, 'Modality', None)!r}); if it is one, it is truncated or corrupt")
     n_fg = [int(fg.NumberOfBeams) for fg in ds.get('FractionGroupSequence', []) if fg.get('NumberOfBeams') is not None]
     if n_fg and len(ds.BeamSequence) < max(n_fg):
-        raise ValueError(f"path={str(path)!r}: the fraction group names {max(n_fg)} beams but the BeamSequence holds "
-                         f"{len(ds.BeamSequence)}; truncated or corrupt?")
+        raise EPIDFileError(f"path={str(path)!r}: the fraction group names {max(n_fg)} beams but the BeamSequence "
+                            f"holds {len(ds.BeamSequence)}; truncated or corrupt?")
     for i, b in enumerate(ds.BeamSequence):
         n_cp, cps = b.get('NumberOfControlPoints'), b.get('ControlPointSequence') or []
         if not cps or (n_cp is not None and int(n_cp) != len(cps)) or 'CumulativeMetersetWeight' not in cps[-1]:
-            raise ValueError(f"path={str(path)!r}: beam {i} declares {n_cp} control points but {len(cps)} could be "
-                             "read; truncated or corrupt?")
+            raise EPIDFileError(f"path={str(path)!r}: beam {i} declares {n_cp} control points but {len(cps)} could "
+                                "be read; truncated or corrupt?")
     return ds
 
 def _beam_mu(ds, b):
@@ -759,7 +758,7 @@ def _beam_mu(ds, b):
 
 def rtplan_beams(path, # a DICOM RT Plan file
                 ) -> list[dict]:
-    "An RT Plan's beams: `index` (`read_rtplan(beam=)`), `number`, `name`, `type` `control_points`, `mu`."
+    "An RT Plan's beams: `index` (for `beam=`), `number`, `name`, `type` (static/dynamic), `control_points`, `mu`."
     ds = _read_plan(path)
     return [{'index': i, 'number': int(b.BeamNumber), 'name': str(b.get('BeamName', '')),
              'type': str(b.get('BeamType', '')).lower() or None, 'control_points': len(b.ControlPointSequence),
