@@ -498,7 +498,8 @@ def create_output(path: str | os.PathLike, # `.zarr` (a chunked zarr v3 array) o
     sp = shape[-3:] if len(shape) > 3 else shape
     ch = tuple(chunks) if chunks is not None else _default_chunks(sp, like)
     ch = (shape[0],) * (len(shape) - len(sp)) + tuple(min(c, s) for c, s in zip(ch, sp))
-    return zarr.create_array(store=p, shape=shape, chunks=ch, dtype=dtype, fill_value=0, overwrite=True)
+    return zarr.create_array(store=p, shape=shape, chunks=ch, dtype=dtype, fill_value=0, overwrite=True,
+                             compressors=zarr.codecs.BloscCodec(cname='lz4', clevel=5, shuffle='shuffle'))
 
 
 # %% ../nbs/02_patches.ipynb #e4c9840e
@@ -711,7 +712,8 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
                     for r0 in range(a, b):
                         if r0 % c0 and r0 != a: continue            # blocks end on the output's chunk rows
                         r1 = min(b, (r0 // c0 + 1) * c0)
-                        vals = acc[:, r0 - acc_lo:r1 - acc_lo] * torch.mul(rest, first[r0:r1].view(-1, *[1] * rest.ndim))
+                        vals = acc[:, r0 - acc_lo:r1 - acc_lo]         # finished rows: normalised in place
+                        vals.mul_(torch.mul(rest, first[r0:r1].view(-1, *[1] * rest.ndim)))
                         if out is None: res[:, r0:r1] = vals
                         else: _write_rows(out, r0, vals)
                     written = max(written, b); vox += int(slab.numel() // max(C, 1))
