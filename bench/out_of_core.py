@@ -132,7 +132,8 @@ def part_time(a, inp, tmp):
                    '--repeats', str(a.repeats)])
     med = {k: [statistics.median(v[i] for v in r[k]) for i in (0, 1)] for k in ('ooc', 'ram', 'monai')}
     pair = lambda k, i: statistics.median(x[i] / y[i] for x, y in zip(r[k], r['ram']))
-    print(f"  (b) {a.size}^3, {a.repeats} interleaved repeats, medians: out-of-core zarr->zarr wall {med['ooc'][0]:.2f} s "
+    print(f"  (b) {a.size}^3, {a.repeats} interleaved repeats, medians: out-of-core zarr->zarr "
+          f"wall {med['ooc'][0]:.2f} s "
           f"CPU {med['ooc'][1]:.2f} s; in RAM wall {med['ram'][0]:.2f} s CPU {med['ram'][1]:.2f} s; MONAI wall "
           f"{med['monai'][0]:.2f} s CPU {med['monai'][1]:.2f} s", flush=True)
     print(f"  (b) out-of-core / in RAM: CPU {pair('ooc', 1):.3f}x, wall {pair('ooc', 0):.3f}x (target <= 1.15); "
@@ -189,7 +190,8 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--child', choices=['ooc', 'time'])
     ap.add_argument('--inp'); ap.add_argument('--out'); ap.add_argument('--dtype', default='float16')
-    ap.add_argument('--count'); ap.add_argument('--resume', action='store_true'); ap.add_argument('--dist', action='store_true')
+    ap.add_argument('--count'); ap.add_argument('--resume', action='store_true')
+    ap.add_argument('--dist', action='store_true')
     a = ap.parse_args()
     if a.child:
         a.what = a.child

@@ -300,7 +300,7 @@ def _window_args(patch_size, overlap, sw_batch_size, mode, sigma_scale, nsp, sha
 
 
 # %% ../nbs/02_patches.ipynb #2c32e679
-def sliding_window_inference(inputs, # tensor `(B, C, H, W)` / `(B, C, D, H, W)`, or one volume `(C, D, H, W)` / `(D, H, W)` (any array-like); only read
+def sliding_window_inference(inputs, # `(B, C, H, W)`/`(B, C, D, H, W)` tensor, or one `(C, D, H, W)`/`(D, H, W)` array-like
                              predictor: Callable, # maps a `(n, C, *patch_size)` batch to `(n, C_out, *patch_size)` (or a tuple/list whose first entry is that)
                              patch_size: int | Sequence[int], # window size per spatial axis; an int is used for every axis
                              overlap: float | Sequence[float] = 0.5, # fraction of a window shared with its neighbour, in [0, 1), per axis or one for all
@@ -311,9 +311,9 @@ def sliding_window_inference(inputs, # tensor `(B, C, H, W)` / `(B, C, D, H, W)`
                              progress: bool = False, # show a tqdm progress bar over the windows
                              sigma_scale: float | Sequence[float] = 0.125, # gaussian σ as a fraction of the window size
                              pad: bool = True, # allow spatial axes shorter than the window (zero-padded, cropped back); `False` makes that an error
-                             out=None, # an array-like to stream into (`create_output`): `(D, H, W)` or `(C_out, D, H, W)`
+                             out=None, # array-like to stream into (`create_output`): `(D, H, W)` or `(C_out, D, H, W)`
                              resume: bool = False, # continue a run on `out` that stopped, from its progress record
-                             allow_missing: bool = False, # accept a zarr input with chunks missing (read as its fill value)
+                             allow_missing: bool = False, # accept a zarr input with missing chunks (read as fill value)
                             ):
     "Run `predictor` over overlapping windows of `inputs` and blend the outputs into a `(B, C_out, *spatial)` float32 tensor."
     # or, for an array-like volume or with `out`: into `out` (returned), slab by slab
@@ -321,7 +321,8 @@ def sliding_window_inference(inputs, # tensor `(B, C, H, W)` / `(B, C, D, H, W)`
     _check_mode(mode)
     if out is not None or not torch.is_tensor(inputs):                 # one volume, slab by slab (below)
         if not (hasattr(inputs, 'shape') and hasattr(inputs, '__getitem__')):
-            raise ValueError(f"inputs must be a tensor (B, C, *spatial) or an array-like volume, got {type(inputs).__name__}")
+            raise ValueError(f"inputs must be a tensor (B, C, *spatial) or an array-like volume, "
+                             f"got {type(inputs).__name__}")
         nsp = len(patch_size) if isinstance(patch_size, Sequence) else (2 if len(inputs.shape) == 2 else 3)
         patch, stride, bs = _window_args(patch_size, overlap, sw_batch_size, mode, sigma_scale, nsp, inputs.shape)
         dev = torch.device(sw_device) if sw_device is not None else (_module_device(predictor) or torch.device('cpu'))
@@ -473,7 +474,7 @@ def _default_chunks(spatial, like):
 
 def create_output(path: str | os.PathLike, # `.zarr` (a chunked zarr v3 array) or `.npy` (a memory map)
                   shape: Sequence[int], # `(D, H, W)` for one output channel, or `(C_out, D, H, W)`
-                  dtype: str = 'float32', # 'float32', 'float16', or 'uint8' (probabilities × 255, rounded half to even)
+                  dtype: str = 'float32', # 'float32', 'float16', or 'uint8' (probabilities × 255, rounded)
                   chunks: Sequence[int] | None = None, # zarr chunks of the spatial axes (`None`: `like`'s, else 64³)
                   like=None, # the input array-like, whose chunks a zarr output copies
                   overwrite: bool = False, # replace an existing output; else one of another shape or dtype is an error
@@ -564,7 +565,7 @@ class _Record:
 
 # %% ../nbs/02_patches.ipynb #92e4f56a
 def _volume_reader(inputs, nsp, allow_missing):
-    "`(C, spatial, read)` for a tensor or lazy array-like; `read(z0, z1)` gives rows `[z0, z1)` as a `(C, ...)` tensor."
+    "`(C, spatial, read)` for a tensor or lazy array-like; `read(z0, z1)`: rows `[z0, z1)` as a `(C, ...)` tensor."
     shape = tuple(int(s) for s in inputs.shape)
     if len(shape) == nsp + 2 and shape[0] == 1: lead = 1
     elif len(shape) in (nsp, nsp + 1): lead = 0
@@ -697,7 +698,8 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
                         if acc is None:
                             acc, acc_lo = torch.zeros((y.shape[1], A, *spatial[1:])), o0.start
                             if out is None: res = torch.zeros((y.shape[1], *spatial))
-                            elif out.ndim == nsp + 1 and out.shape[0] != y.shape[1] or out.ndim == nsp and y.shape[1] != 1:
+                            elif (out.ndim == nsp + 1 and out.shape[0] != y.shape[1]) or \
+                                    (out.ndim == nsp and y.shape[1] != 1):
                                 raise ValueError(f"out has shape {tuple(out.shape)} but the predictor gives "
                                                  f"{y.shape[1]} channel(s); expected {(y.shape[1], *spatial)}")
                         y = y.to('cpu', torch.float32)
