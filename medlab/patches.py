@@ -594,19 +594,23 @@ def _volume_reader(inputs, nsp, allow_missing):
 
 # %% ../nbs/02_patches.ipynb #89843500
 def _write_rows(out, z0, vals):
-    "Write `(C_out, n, ...)` float values into rows `[z0, z0 + n)` of `out`, converted to its dtype."
-    dt = np.dtype(out.dtype)
-    if dt == np.uint8: vals = vals.clamp(0, 1).mul_(255).round_()
-    a = vals.to(_TORCH_OF[dt]).numpy()
-    nsp = vals.ndim - 1
-    if out.ndim == nsp:
-        if a.shape[0] != 1: raise ValueError(f"out has shape {tuple(out.shape)}, one channel, but the predictor "
-                                             f"gives {a.shape[0]}; expected out of shape {(a.shape[0], *out.shape)}")
-        out[z0:z0 + a.shape[1]] = a[0]
-    else:
-        if out.shape[0] != a.shape[0]: raise ValueError(f"out has shape {tuple(out.shape)} for {out.shape[0]} "
-                                                       f"channels, but the predictor gives {a.shape[0]}")
-        out[:, z0:z0 + a.shape[1]] = a
+    "Write `(C_out, n, ...)` float values into rows `[z0, z0 + n)` of `out`, converted to its dtype, chunk by chunk."
+    dt, nsp = np.dtype(out.dtype), vals.ndim - 1
+    if out.ndim == nsp and vals.shape[0] != 1:
+        raise ValueError(f"out has shape {tuple(out.shape)}, one channel, but the predictor gives {vals.shape[0]}; "
+                         f"expected out of shape {(vals.shape[0], *out.shape)}")
+    if out.ndim > nsp and out.shape[0] != vals.shape[0]:
+        raise ValueError(f"out has shape {tuple(out.shape)} for {out.shape[0]} channels, but the predictor gives "
+                         f"{vals.shape[0]}")
+    ch = getattr(out, 'shards', None) or getattr(out, 'chunks', None)
+    hb = int(ch[-nsp + 1]) if isinstance(ch, tuple) and nsp > 1 else vals.shape[2] if nsp > 1 else 1
+    for h0 in range(0, vals.shape[2] if nsp > 1 else 1, hb):       # one chunk column at a time: small temporaries
+        v = vals[:, :, h0:h0 + hb] if nsp > 1 else vals
+        if dt == np.uint8: v = v.clamp(0, 1).mul_(255).round_()
+        a = v.to(_TORCH_OF[dt]).numpy()
+        rows = (slice(z0, z0 + a.shape[1]),) + ((slice(h0, h0 + a.shape[2]),) if nsp > 1 else ())
+        if out.ndim == nsp: out[rows] = a[0]
+        else: out[(slice(None), *rows)] = a
 
 _TORCH_OF = {np.dtype('float32'): torch.float32, np.dtype('float16'): torch.float16, np.dtype('uint8'): torch.uint8,
              np.dtype('float64'): torch.float64}
