@@ -168,10 +168,11 @@ def part_resume(a, inp, tmp):
     ref, out = os.path.join(tmp, 'ref.zarr'), os.path.join(tmp, 'res.zarr')
     cfull, ckill, cres = (os.path.join(tmp, f'count{i}') for i in range(3))
     r = run_child(['ooc', '--inp', inp, '--out', ref, '--dtype', 'float16', '--count', cfull])
-    delay = random.Random(a.seed).uniform(0.2, 0.8) * r['wall_s'] + 2.0      # + about the child's start-up
+    delay = random.Random(a.seed).uniform(0.1, 0.9) * r['wall_s']
     p = subprocess.Popen([sys.executable, __file__, '--child', 'ooc', '--inp', inp, '--out', out, '--dtype',
                           'float16', '--count', ckill], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(delay); p.send_signal(signal.SIGKILL); p.wait()
+    while p.poll() is None and not (os.path.exists(ckill) and os.path.getsize(ckill)): time.sleep(0.05)
+    time.sleep(delay); p.send_signal(signal.SIGKILL); p.wait()            # a random moment after its first window
     run_child(['ooc', '--inp', inp, '--out', out, '--dtype', 'float16', '--count', cres, '--resume'])
     n = [os.path.getsize(c) if os.path.exists(c) else 0 for c in (cfull, ckill, cres)]
     same = np.array_equal(np.asarray(open_array(ref)[:]), np.asarray(open_array(out)[:]))
