@@ -5,20 +5,26 @@
 # %% ../nbs/02_patches.ipynb #59022ece
 from __future__ import annotations
 
+import glob
 import itertools
+import json
+import logging
 import math
+import os
+import time
 import warnings
-from collections import OrderedDict
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .core import as_tuple, check_int, check_ndim, check_range
+from .core import LRUCache, as_tuple, atomic_write_json, check_int, check_ndim, check_range
+from .distributed import barrier, dist_timeout_s, get_rank, get_world_size, is_distributed
 
 # %% auto #0
-__all__ = ['BLEND_MODES', 'patch_starts', 'blend_window', 'extract_patches', 'blend_patches', 'sliding_window_inference',
-           'tta_flips']
+__all__ = ['BLEND_MODES', 'OUT_DTYPES', 'patch_starts', 'blend_window', 'extract_patches', 'blend_patches',
+           'sliding_window_inference', 'tta_flips', 'open_array', 'create_output']
 
 # %% ../nbs/02_patches.ipynb #95c7e47b
 def _starts_1d(size, patch, stride, pad, axis=''):
@@ -75,8 +81,7 @@ def _window_key(patch_size, mode, sigma_scale, device):
                 for s in as_tuple(sigma_scale, n, 'sigma_scale')) if mode == 'gaussian' else None
     return (patch_size, mode, sig, torch.device(device) if device is not None else torch.device('cpu'))
 
-_WINDOW_CACHE: OrderedDict = OrderedDict()
-_WINDOW_CACHE_SIZE = 16
+_WINDOW_CACHE = LRUCache(max_items=16)
 
 def _build_window(patch_size, mode, sig, device):
     profiles = [torch.from_numpy(_window_1d(n, mode, 0.125 if sig is None else s)).float()
@@ -97,11 +102,9 @@ def blend_window(patch_size: int | Sequence[int], # window size: an int (1-D) or
     key = _window_key(ps, mode, sigma_scale, device)
     hit = _WINDOW_CACHE.get(key)
     if hit is not None and hit[0]._version == hit[1]:
-        _WINDOW_CACHE.move_to_end(key)
         return hit[0]
     w = _build_window(*key)
     _WINDOW_CACHE[key] = (w, w._version)
-    while len(_WINDOW_CACHE) > _WINDOW_CACHE_SIZE: _WINDOW_CACHE.popitem(last=False)
     return w
 
 # %% ../nbs/02_patches.ipynb #855a29a8
@@ -118,6 +121,18 @@ def _clip(start, patch, size):
     lo, hi = max(start, 0), min(start + patch, size)
     if hi <= lo: raise ValueError(f"a patch starting at {start} with size {patch} lies outside an axis of length {size}")
     return slice(lo, hi), slice(lo - start, hi - start), (lo == start and hi == start + patch)
+
+def _norm_factors(spatial, patch, grid, mode, sig, fdt):
+    "The separable normaliser as tensors: `first` (1-D, first axis) and `rest` (outer product of the other axes)."
+    profiles = [_window_1d(p, mode, 0.125 if sig is None else s) for p, s in zip(patch, sig or patch)]
+    norms = [_axis_norm(n, p, st, prof) for n, p, st, prof in zip(spatial, patch, grid, profiles)]
+    if not all((v > 0).all() for v in norms):
+        raise ValueError("the patch grid leaves part of the volume uncovered; starts must cover every voxel")
+    inv = [1.0 / v for v in norms]
+    rest = np.ones(())
+    for v in inv[1:]: rest = np.multiply.outer(rest, v)
+    rest_t = torch.from_numpy(np.ascontiguousarray(rest, dtype=fdt)).reshape(rest.shape)
+    return torch.from_numpy(inv[0].astype(fdt)), rest_t
 
 class _Blender:
     "Float32 (or float64) weighted-sum accumulator over `(*lead, *spatial)` with a separable or explicit normaliser."
@@ -169,18 +184,11 @@ class _Blender:
                 raise ValueError(f"the patches leave {n} voxel(s) of the volume uncovered; starts must cover every voxel")
             out.div_(self.wsum.to(out.dtype))
             return out
-        profiles = [_window_1d(p, self.mode, 0.125 if self.key[2] is None else s)
-                    for p, s in zip(self.patch, self.key[2] or self.patch)]
-        norms = [_axis_norm(n, p, st, prof) for n, p, st, prof in zip(self.spatial, self.patch, self.grid, profiles)]
-        if not all((v > 0).all() for v in norms):
-            raise ValueError("the patch grid leaves part of the volume uncovered; starts must cover every voxel")
-        inv = [1.0 / v for v in norms]
-        rest = np.ones(())
-        for v in inv[1:]: rest = np.multiply.outer(rest, v)
         fdt = np.float64 if out.dtype == torch.float64 else np.float32
-        rest_t = torch.from_numpy(np.ascontiguousarray(rest, dtype=fdt)).reshape(rest.shape).to(out.device)
+        first, rest_t = _norm_factors(self.spatial, self.patch, self.grid, self.mode, self.key[2], fdt)
+        rest_t = rest_t.to(out.device)
         lead = out.ndim - len(self.spatial)
-        first = torch.from_numpy(inv[0].astype(fdt)).to(out.device).view(-1, *([1] * rest_t.ndim))
+        first = first.to(out.device).view(-1, *([1] * rest_t.ndim))
         k = max(1, (1 << 18) // max(rest_t.numel(), 1))      # slices per step: a factor of at most ~1 MiB, in cache
         tmp = torch.empty((k, *rest_t.shape), dtype=rest_t.dtype, device=out.device)
         for i in range(0, self.spatial[0], k):                # one pass over the output, slab by slab
@@ -259,7 +267,7 @@ def blend_patches(patches: torch.Tensor, # `(N, *lead, *patch)` processed patche
         for k, st in enumerate(starts): b.add((), st, patches[k])
         return b.finish().to(out_dtype)
 
-# %% ../nbs/02_patches.ipynb #c9c452c5
+# %% ../nbs/02_patches.ipynb #550b026a
 def _first_output(y, name='predictor'):
     if isinstance(y, (tuple, list)):
         if not y: raise ValueError(f"{name} returned an empty {type(y).__name__}; expected a tensor or a tuple/list of tensors")
@@ -276,7 +284,23 @@ def _module_device(predictor):
 def _empty_cache():
     if torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.empty_cache()
 
-def sliding_window_inference(inputs: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)`; only read, never modified
+def _window_args(patch_size, overlap, sw_batch_size, mode, sigma_scale, nsp, shape):
+    "Validated `(patch, stride, sw_batch_size)` for `nsp` spatial axes of an input of `shape`."
+    if isinstance(patch_size, Sequence) and len(patch_size) != nsp:
+        raise ValueError(f"patch_size={tuple(patch_size)} has {len(patch_size)} entries but inputs of shape "
+                         f"{tuple(shape)} have {nsp} spatial axes")
+    patch = tuple(check_int(p, 'patch_size', 1) for p in as_tuple(patch_size, nsp, 'patch_size'))
+    ov = tuple(float(check_range(o, 'overlap', 0, 1, hi_inclusive=False)) for o in as_tuple(overlap, nsp, 'overlap'))
+    bs = check_int(sw_batch_size, 'sw_batch_size', 1)
+    stride = tuple(max(1, int(math.floor(p * (1 - o) + 1e-9))) for p, o in zip(patch, ov))
+    _window_key(patch, mode, sigma_scale, 'cpu')                        # validate sigma_scale before any work
+    if mode == 'gaussian':
+        for p, s in zip(patch, as_tuple(sigma_scale, nsp, 'sigma_scale')): _window_1d(p, mode, s)
+    return patch, stride, bs
+
+
+# %% ../nbs/02_patches.ipynb #2c32e679
+def sliding_window_inference(inputs, # `(B, C, H, W)`/`(B, C, D, H, W)` tensor, or one `(C, D, H, W)`/`(D, H, W)` array-like
                              predictor: Callable, # maps a `(n, C, *patch_size)` batch to `(n, C_out, *patch_size)` (or a tuple/list whose first entry is that)
                              patch_size: int | Sequence[int], # window size per spatial axis; an int is used for every axis
                              overlap: float | Sequence[float] = 0.5, # fraction of a window shared with its neighbour, in [0, 1), per axis or one for all
@@ -287,26 +311,29 @@ def sliding_window_inference(inputs: torch.Tensor, # `(B, C, H, W)` or `(B, C, D
                              progress: bool = False, # show a tqdm progress bar over the windows
                              sigma_scale: float | Sequence[float] = 0.125, # gaussian σ as a fraction of the window size
                              pad: bool = True, # allow spatial axes shorter than the window (zero-padded, cropped back); `False` makes that an error
-                            ) -> torch.Tensor:
+                             out=None, # array-like to stream into (`create_output`): `(D, H, W)` or `(C_out, D, H, W)`
+                             resume: bool = False, # continue a run on `out` that stopped, from its progress record
+                             allow_missing: bool = False, # accept a zarr input with missing chunks (read as fill value)
+                            ):
     "Run `predictor` over overlapping windows of `inputs` and blend the outputs into a `(B, C_out, *spatial)` float32 tensor."
-    if not torch.is_tensor(inputs): raise ValueError(f"inputs must be a tensor (B, C, *spatial), got {type(inputs).__name__}")
-    check_ndim(inputs, 'inputs', (4, 5), '(B, C, H, W) or (B, C, D, H, W)')
+    # or, for an array-like volume or with `out`: into `out` (returned), slab by slab
     if not callable(predictor): raise ValueError(f"predictor must be callable, got {type(predictor).__name__}")
     _check_mode(mode)
+    if out is not None or not torch.is_tensor(inputs):                 # one volume, slab by slab (below)
+        if not (hasattr(inputs, 'shape') and hasattr(inputs, '__getitem__')):
+            raise ValueError(f"inputs must be a tensor (B, C, *spatial) or an array-like volume, "
+                             f"got {type(inputs).__name__}")
+        nsp = len(patch_size) if isinstance(patch_size, Sequence) else (2 if len(inputs.shape) == 2 else 3)
+        patch, stride, bs = _window_args(patch_size, overlap, sw_batch_size, mode, sigma_scale, nsp, inputs.shape)
+        dev = torch.device(sw_device) if sw_device is not None else (_module_device(predictor) or torch.device('cpu'))
+        return _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, dev, pad, out, resume,
+                                 allow_missing, progress)
+    check_ndim(inputs, 'inputs', (4, 5), '(B, C, H, W) or (B, C, D, H, W)')
     B, C, *spatial = inputs.shape
     nsp = len(spatial)
     if B < 1 or C < 1: raise ValueError(f"inputs of shape {tuple(inputs.shape)} has an empty batch or channel axis")
-    if isinstance(patch_size, Sequence) and len(patch_size) != nsp:
-        raise ValueError(f"patch_size={tuple(patch_size)} has {len(patch_size)} entries but inputs of shape "
-                         f"{tuple(inputs.shape)} have {nsp} spatial axes")
-    patch = tuple(check_int(p, 'patch_size', 1) for p in as_tuple(patch_size, nsp, 'patch_size'))
-    ov = tuple(float(check_range(o, 'overlap', 0, 1, hi_inclusive=False)) for o in as_tuple(overlap, nsp, 'overlap'))
-    bs = check_int(sw_batch_size, 'sw_batch_size', 1)
-    stride = tuple(max(1, int(math.floor(p * (1 - o) + 1e-9))) for p, o in zip(patch, ov))
+    patch, stride, bs = _window_args(patch_size, overlap, sw_batch_size, mode, sigma_scale, nsp, inputs.shape)
     grid = patch_starts(tuple(spatial), patch, stride, pad)
-    _window_key(patch, mode, sigma_scale, 'cpu')                        # validate sigma_scale before any work
-    if mode == 'gaussian':
-        for p, s in zip(patch, as_tuple(sigma_scale, nsp, 'sigma_scale')): _window_1d(p, mode, s)
     dev = torch.device(sw_device) if sw_device is not None else (_module_device(predictor) or inputs.device)
     out_dev = torch.device(device) if device is not None else inputs.device
     positions = list(itertools.product(*grid))
@@ -406,3 +433,310 @@ def tta_flips(predictor: Callable, # a predictor as for `sliding_window_inferenc
                 n += 1
         return acc.div_(n)
     return tta_predictor
+
+# %% ../nbs/02_patches.ipynb #c70dbedf
+_NATIVE = {np.dtype(t) for t in ('float32', 'float64', 'float16', 'uint8', 'int8', 'int16', 'int32', 'int64', 'bool')}
+
+def _zarr_level0(z, path):
+    "An OME-Zarr group's first (full-resolution) dataset, or `z` itself when it is an array."
+    import zarr
+    if not isinstance(z, zarr.Group): return z
+    ms = z.attrs.get('multiscales') or dict(z.attrs.get('ome', {})).get('multiscales')
+    if not ms: raise ValueError(f"path={str(path)!r} is a zarr group without OME-Zarr 'multiscales' metadata; "
+                                f"expected an array, or a group with multiscales (its level 0 is read)")
+    return z[ms[0]['datasets'][0]['path']]
+
+def open_array(path: str | os.PathLike, # a `.zarr` array or OME-Zarr group, `.tif`/`.tiff`, `.npy`, `.nii`/`.nii.gz`
+              ):
+    "A lazy array-like for the volume at `path`: slicing it reads only the slices asked for."
+    p = os.fspath(path); low = p.lower().rstrip('/')
+    if not os.path.exists(p): raise FileNotFoundError(f"path={p!r} does not exist")
+    if low.endswith('.zarr'):
+        import zarr
+        return _zarr_level0(zarr.open(p, mode='r'), p)
+    if low.endswith(('.tif', '.tiff')):
+        import tifffile, zarr
+        return _zarr_level0(zarr.open(tifffile.imread(p, aszarr=True), mode='r'), p)
+    if low.endswith('.npy'): return np.load(p, mmap_mode='r')
+    if low.endswith(('.nii', '.nii.gz')):
+        import nibabel
+        return nibabel.load(p).dataobj
+    raise ValueError(f"path={p!r}: expected a .zarr, .tif/.tiff, .npy or .nii/.nii.gz volume")
+
+
+# %% ../nbs/02_patches.ipynb #8dfc6987
+OUT_DTYPES = ('float32', 'float16', 'uint8')
+
+def _default_chunks(spatial, like):
+    ch = getattr(like, 'chunks', None)
+    if isinstance(ch, tuple) and len(ch) >= len(spatial): return tuple(int(c) for c in ch[-len(spatial):])
+    return tuple(min(64, s) for s in spatial)
+
+def create_output(path: str | os.PathLike, # `.zarr` (a chunked zarr v3 array) or `.npy` (a memory map)
+                  shape: Sequence[int], # `(D, H, W)` for one output channel, or `(C_out, D, H, W)`
+                  dtype: str = 'float32', # 'float32', 'float16', or 'uint8' (probabilities × 255, rounded)
+                  chunks: Sequence[int] | None = None, # zarr chunks of the spatial axes (`None`: `like`'s, else 64³)
+                  like=None, # the input array-like, whose chunks a zarr output copies
+                  overwrite: bool = False, # replace an existing output; else one of another shape or dtype is an error
+                 ):
+    "An on-disk output for `sliding_window_inference(..., out=)`: reopened when it exists with this shape and dtype."
+    p = os.fspath(path); low = p.lower().rstrip('/')
+    if dtype not in OUT_DTYPES: raise ValueError(f"dtype={dtype!r} must be one of {OUT_DTYPES}")
+    shape = tuple(check_int(s, 'shape', 1) for s in shape)
+    if not low.endswith(('.zarr', '.npy')): raise ValueError(f"path={p!r}: expected a .zarr or .npy output")
+    if os.path.exists(p) and not overwrite:
+        old = open_array(p)
+        if tuple(old.shape) != shape or np.dtype(old.dtype) != np.dtype(dtype):
+            raise ValueError(f"out={p!r} exists with shape {tuple(old.shape)} and dtype {np.dtype(old.dtype)}, "
+                             f"expected {shape} and {dtype}; pass overwrite=True or another path")
+        if low.endswith('.npy'): return np.load(p, mmap_mode='r+')
+        import zarr
+        return zarr.open_array(p, mode='r+')
+    if low.endswith('.npy'):
+        if os.path.exists(p): os.remove(p)
+        return np.lib.format.open_memmap(p, mode='w+', dtype=dtype, shape=shape)
+    import zarr
+    sp = shape[-3:] if len(shape) > 3 else shape
+    ch = tuple(chunks) if chunks is not None else _default_chunks(sp, like)
+    ch = (shape[0],) * (len(shape) - len(sp)) + tuple(min(c, s) for c, s in zip(ch, sp))
+    return zarr.create_array(store=p, shape=shape, chunks=ch, dtype=dtype, fill_value=0, overwrite=True,
+                             compressors=zarr.codecs.BloscCodec(cname='lz4', clevel=5, shuffle='shuffle'))
+
+
+# %% ../nbs/02_patches.ipynb #e4c9840e
+def _slab_runs(z_starts, p0, D, c0, rank=0, world=1, done=()):
+    "Runs `(k_first, k_last, row_lo, row_hi)`: the slabs this rank computes and the output rows it writes."
+    n_ch = -(-D // c0)
+    mine = [c for c in range(rank * n_ch // world, (rank + 1) * n_ch // world) if c not in set(done)]
+    runs, groups = [], []
+    for c in mine:
+        if groups and groups[-1][-1] == c - 1: groups[-1].append(c)
+        else: groups.append([c])
+    for g in groups:
+        lo, hi = g[0] * c0, min((g[-1] + 1) * c0, D)
+        k0 = min(k for k, s in enumerate(z_starts) if s + p0 > lo)   # first slab whose windows reach row lo
+        k1 = max(k for k, s in enumerate(z_starts) if s <= hi - 1)  # last slab whose windows cover row hi - 1
+        runs.append((k0, k1, lo, hi))
+    return runs
+
+def _finished_rows(z_starts, D, k):
+    "Rows no window after slab `k` touches: `[0, z_starts[k + 1])` (all of them after the last slab)."
+    return D if k + 1 == len(z_starts) else max(0, min(z_starts[k + 1], D))
+
+
+# %% ../nbs/02_patches.ipynb #4c432a7b
+def _out_base(out):
+    "The file or directory behind an on-disk output (a memory map or a local zarr array), else None."
+    fn = getattr(out, 'filename', None)
+    if isinstance(out, np.memmap) and fn: return os.fspath(fn)
+    root = getattr(getattr(out, 'store', None), 'root', None)
+    if root is not None and hasattr(out, 'path'): return os.path.normpath(os.path.join(os.fspath(root), out.path))
+    return None
+
+class _Record:
+    "The progress record beside an output: finished chunk rows along the first spatial axis, one JSON file per rank."
+    def __init__(self, base, rank, world, key):
+        self.base, self.rank, self.key = base, rank, key
+        self.path = f"{base}.progress.json" if world == 1 else f"{base}.progress-{rank}.json"
+        self.done = set()
+
+    def files(self): return sorted(glob.glob(glob.escape(self.base) + '.progress*.json'))
+
+    def load(self):
+        "Union of every rank's finished chunks, checked against this run's settings."
+        done = set()
+        for f in self.files():
+            with open(f) as fh: r = json.load(fh)
+            if r.get('key') != self.key:
+                raise ValueError(f"resume=True, but {f} records another run ({r.get('key')}), not {self.key}; "
+                                 f"pass resume=False to start over")
+            done.update(r['done'])
+        return done
+
+    def clear(self, everything=False):
+        "Remove this rank's record (`everything`: every rank's; then the others must wait for it)."
+        for f in self.files():
+            if f == self.path or everything: Path(f).unlink(missing_ok=True)
+
+    def add(self, chunks):
+        self.done.update(chunks)
+        atomic_write_json(self.path, {'key': self.key, 'done': sorted(self.done)})
+
+
+# %% ../nbs/02_patches.ipynb #92e4f56a
+def _volume_reader(inputs, nsp, allow_missing):
+    "`(C, spatial, read)` for a tensor or lazy array-like; `read(z0, z1)`: rows `[z0, z1)` as a `(C, ...)` tensor."
+    shape = tuple(int(s) for s in inputs.shape)
+    if len(shape) == nsp + 2 and shape[0] == 1: lead = 1
+    elif len(shape) in (nsp, nsp + 1): lead = 0
+    else:
+        raise ValueError(f"inputs of shape {shape}: expected one volume, {'(D, H, W)' if nsp == 3 else '(H, W)'}, "
+                         f"(C, *spatial) or (1, C, *spatial) (a batch of more than one needs out=None and a tensor)")
+    C = shape[lead] if len(shape) > nsp else 1
+    if hasattr(inputs, 'nchunks_initialized') and type(inputs.store).__module__.startswith('zarr'):
+        have, want = inputs.nchunks_initialized, inputs.nchunks
+        if have < want and not allow_missing:
+            raise ValueError(f"inputs: the zarr array has {want - have} of its {want} chunks missing from its store "
+                             f"(they would read as the fill value {inputs.fill_value!r}); pass allow_missing=True "
+                             f"to accept that")
+
+    def read(z0, z1):
+        idx = (0,) * lead + (slice(None),) * (len(shape) - lead - nsp) + (slice(z0, z1),)
+        a = inputs[idx]
+        if torch.is_tensor(a): t = a
+        else:
+            a = np.asarray(a)
+            if a.dtype not in _NATIVE: a = a.astype(np.float32)
+            t = torch.from_numpy(np.ascontiguousarray(a))
+        return t if len(shape) > nsp else t[None]
+    return C, shape[-nsp:], read
+
+
+# %% ../nbs/02_patches.ipynb #89843500
+def _write_rows(out, z0, vals):
+    "Write `(C_out, n, ...)` float values into rows `[z0, z0 + n)` of `out`, converted to its dtype, chunk by chunk."
+    dt, nsp = np.dtype(out.dtype), vals.ndim - 1
+    if out.ndim == nsp and vals.shape[0] != 1:
+        raise ValueError(f"out has shape {tuple(out.shape)}, one channel, but the predictor gives {vals.shape[0]}; "
+                         f"expected out of shape {(vals.shape[0], *out.shape)}")
+    if out.ndim > nsp and out.shape[0] != vals.shape[0]:
+        raise ValueError(f"out has shape {tuple(out.shape)} for {out.shape[0]} channels, but the predictor gives "
+                         f"{vals.shape[0]}")
+    ch = getattr(out, 'shards', None) or getattr(out, 'chunks', None)
+    hb = int(ch[-nsp + 1]) if isinstance(ch, tuple) and nsp > 1 else vals.shape[2] if nsp > 1 else 1
+    for h0 in range(0, vals.shape[2] if nsp > 1 else 1, hb):       # one chunk column at a time: small temporaries
+        v = vals[:, :, h0:h0 + hb] if nsp > 1 else vals
+        if dt == np.uint8: v = v.clamp(0, 1).mul_(255).round_()
+        a = v.to(_TORCH_OF[dt]).numpy()
+        rows = (slice(z0, z0 + a.shape[1]),) + ((slice(h0, h0 + a.shape[2]),) if nsp > 1 else ())
+        if out.ndim == nsp: out[rows] = a[0]
+        else: out[(slice(None), *rows)] = a
+
+_TORCH_OF = {np.dtype('float32'): torch.float32, np.dtype('float16'): torch.float16, np.dtype('uint8'): torch.uint8,
+             np.dtype('float64'): torch.float64}
+
+
+# %% ../nbs/02_patches.ipynb #231ff494
+def _win_dtype(dtype): return torch.float64 if dtype == torch.float64 else torch.float32
+
+def _shift_rows(acc, acc_lo, new_lo):
+    "Move the accumulator `acc` (rows from `acc_lo` on, first spatial axis) to start at `new_lo`; zero the rest."
+    n = acc.shape[1]
+    s = n if acc_lo is None else new_lo - acc_lo
+    if s >= n: acc.zero_(); return new_lo
+    for i in range(0, n - s, s):                       # blocks of at most `s` rows never overlap their source
+        m = min(s, n - s - i); acc[:, i:i + m].copy_(acc[:, i + s:i + s + m])
+    acc[:, n - s:].zero_()
+    return new_lo
+
+def _wait_all(rec, n_chunks, poll_s=0.2):
+    "Return once every chunk row of the output is written: a barrier, or (no process group) the records say so."
+    if is_distributed(): return barrier()
+    t0, limit = time.monotonic(), dist_timeout_s()
+    while len(rec.load()) < n_chunks:
+        if limit is not None and time.monotonic() - t0 > limit:
+            raise TimeoutError(f"waited {limit:.0f} s for the other ranks to finish writing {rec.base}")
+        time.sleep(poll_s)
+
+
+# %% ../nbs/02_patches.ipynb #a427a143
+_log = logging.getLogger('medlab')
+
+def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, dev, pad, out, resume,
+                      allow_missing, progress):
+    "Slab-by-slab sliding-window inference of one volume into `out` (see `sliding_window_inference`)."
+    nsp = len(patch)
+    C, spatial, read = _volume_reader(inputs, nsp, allow_missing)
+    grid = patch_starts(spatial, patch, stride, pad)
+    D, p0, A, zs = spatial[0], patch[0], min(patch[0], spatial[0]), grid[0]
+    inner = [(q, [_clip(s, p, n) for s, p, n in zip(q, patch[1:], spatial[1:])]) for q in itertools.product(*grid[1:])]
+    base = None
+    if out is not None:
+        if out.ndim not in (nsp, nsp + 1) or tuple(out.shape[-nsp:]) != spatial:
+            raise ValueError(f"out has shape {tuple(out.shape)}; expected {spatial} or (C_out, *{spatial})")
+        if np.dtype(out.dtype) not in _TORCH_OF:
+            raise ValueError(f"out has dtype {np.dtype(out.dtype)}; expected one of {OUT_DTYPES} (or float64)")
+        base = _out_base(out)
+    rank, world = (get_rank(), get_world_size()) if base is not None else (0, 1)
+    ch = getattr(out, 'shards', None) or getattr(out, 'chunks', None)
+    c0 = int(ch[-nsp]) if isinstance(ch, tuple) else max(1, stride[0])
+    sig = _window_key(patch, mode, sigma_scale, 'cpu')[2]
+    rec, done = None, set()
+    if base is not None:
+        key = json.loads(json.dumps({'input': [C, *spatial], 'patch': patch, 'stride': stride, 'mode': mode,
+                                     'sigma_scale': sig, 'pad': pad, 'out': [*out.shape, str(np.dtype(out.dtype))],
+                                     'chunk_rows': c0}))
+        rec = _Record(base, rank, world, key)
+        if resume: done = rec.done = rec.load()
+        else:
+            rec.clear(everything=rank == 0 and (world == 1 or is_distributed()))
+            if world > 1: barrier()                 # no rank records before rank 0 has cleared old records
+    runs = _slab_runs(zs, p0, D, c0, rank, world, done)
+    w = None if mode == 'constant' else blend_window(patch, mode, sig or 0.125)
+    first, rest = _norm_factors(spatial, patch, grid, mode, sig, np.float32)
+    pbar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+        pbar = tqdm(total=sum(k1 - k0 + 1 for k0, k1, *_ in runs), desc='sliding window', unit='slab')
+    buf = acc = res = None; t0, vox = time.perf_counter(), 0
+    try:
+        with torch.no_grad():
+            for k0, k1, lo, hi in runs:
+                acc_lo, written = None, lo
+                for k in range(k0, k1 + 1):
+                    o0, i0, full0 = _clip(zs[k], p0, D)
+                    slab = read(o0.start, o0.stop)
+                    if acc is not None: acc_lo = _shift_rows(acc, acc_lo, o0.start)
+                    for i in range(0, len(inner), bs):
+                        part = inner[i:i + bs]
+                        if buf is None: buf = torch.empty((bs, C, *patch), dtype=_win_dtype(slab.dtype), device=dev)
+                        for j, (q, parts) in enumerate(part):
+                            src = slab[(slice(None), slice(0, o0.stop - o0.start), *(o for o, _, _ in parts))]
+                            if full0 and all(f for *_, f in parts): buf[j].copy_(src)
+                            else:
+                                buf[j].zero_(); buf[j][(slice(None), i0, *(s for _, s, _ in parts))].copy_(src)
+                        y = _first_output(predictor(buf[:len(part)]))
+                        if y.ndim != nsp + 2 or y.shape[0] != len(part) or tuple(y.shape[2:]) != patch:
+                            raise ValueError(f"predictor turned a window batch of shape {(len(part), C, *patch)} into "
+                                             f"{tuple(y.shape)}; expected (n, C_out, *patch_size) with {patch}")
+                        if acc is None:
+                            acc, acc_lo = torch.zeros((y.shape[1], A, *spatial[1:])), o0.start
+                            if out is None: res = torch.zeros((y.shape[1], *spatial))
+                            elif (out.ndim == nsp + 1 and out.shape[0] != y.shape[1]) or \
+                                    (out.ndim == nsp and y.shape[1] != 1):
+                                raise ValueError(f"out has shape {tuple(out.shape)} but the predictor gives "
+                                                 f"{y.shape[1]} channel(s); expected {(y.shape[1], *spatial)}")
+                        y = y.to('cpu', torch.float32)
+                        for j, (q, parts) in enumerate(part):
+                            osl = (slice(None), slice(o0.start - acc_lo, o0.stop - acc_lo), *(o for o, _, _ in parts))
+                            full = full0 and all(f for *_, f in parts)
+                            psl = (i0, *(s for _, s, _ in parts))
+                            yj, wj = (y[j], w) if full else (y[j][(slice(None), *psl)], None if w is None else w[psl])
+                            if wj is None: acc[osl].add_(yj)
+                            else: acc[osl].addcmul_(yj, wj)
+                    a, b = written, min(_finished_rows(zs, D, k), hi)
+                    for r0 in range(a, b):
+                        if r0 % c0 and r0 != a: continue            # blocks end on the output's chunk rows
+                        r1 = min(b, (r0 // c0 + 1) * c0)
+                        vals = acc[:, r0 - acc_lo:r1 - acc_lo]         # finished rows: normalised in place
+                        vals.mul_(torch.mul(rest, first[r0:r1].view(-1, *[1] * rest.ndim)))
+                        if out is None: res[:, r0:r1] = vals
+                        else: _write_rows(out, r0, vals)
+                    written = max(written, b); vox += int(slab.numel() // max(C, 1))
+                    if rec is not None:
+                        if isinstance(out, np.memmap): out.flush()
+                        new = [c for c in range(lo // c0, -(-hi // c0)) if min((c + 1) * c0, D) <= written]
+                        if set(new) - rec.done: rec.add(new)
+                    if pbar is not None:
+                        pbar.update(1); pbar.set_postfix_str(f"{vox / max(time.perf_counter() - t0, 1e-9):.3g} vox/s")
+    except KeyboardInterrupt:
+        if rec is not None:
+            _log.warning(f"sliding_window_inference interrupted: {len(rec.done)} of {-(-D // c0)} chunk rows of "
+                         f"{base} are written and recorded in {rec.path}; call again with resume=True to finish")
+        raise
+    finally:
+        if pbar is not None: pbar.close()
+    if out is None: return res[None]
+    if world > 1: _wait_all(rec, -(-D // c0))
+    return out
+
