@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -40,15 +39,16 @@ from .data import to_device  # nested batches, non-blocking when pinned
 from .distributed import (all_reduce_dict, any_rank, get_local_rank, get_rank, get_world_size, init_distributed, is_distributed, is_main_process,
                                 set_sampler_epoch, unwrap_model, wrap_ddp)
 from .metrics import MetricTracker
+from .runs import best_name, new_run_dir, resolve_checkpoint
 
 
 # %% auto #0
 __all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
            'CancelStepException', 'Callback', 'EpochSampler', 'resumable_loader', 'make_scheduler', 'Learner',
-           'prepare_run_dir', 'write_run_config', 'resolve_checkpoint', 'load_state_strict', 'load_model',
-           'learner_state', 'load_learner_state', 'AMP', 'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler',
-           'EarlyStopping', 'Timing', 'MemoryLogger', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot',
-           'ProgressBar', 'mc_dropout', 'mc_predict']
+           'prepare_run_dir', 'write_run_config', 'load_state_strict', 'load_model', 'learner_state',
+           'load_learner_state', 'AMP', 'GradAccum', 'GradClip', 'MCAverage', 'EMA', 'Scheduler', 'EarlyStopping',
+           'Timing', 'MemoryLogger', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar',
+           'mc_dropout', 'mc_predict']
 
 # %% ../nbs/08_train.ipynb #bee89faa
 class CancelFitException(Exception):
@@ -419,10 +419,7 @@ def prepare_run_dir(learn: Learner, # the learner about to fit
     if learn.run_dir_arg is None and resumed_from is not None and resumed_from.parent.name == 'checkpoints':
         learn.run_dir = resumed_from.parent.parent
     if learn.run_dir_arg is not False and learn.run_dir is None:
-        stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-        rd, k = learn.runs_root / f"{learn.name}-{stamp}", 1
-        while rd.exists(): rd, k = learn.runs_root / f"{learn.name}-{stamp}-{k}", k + 1
-        learn.run_dir = rd
+        learn.run_dir = new_run_dir(learn.runs_root, learn.name)   # rank 0 creates it, every rank gets its path
     if learn.run_dir is not None and learn.is_main:
         if resumed_from is None and not learn.fitted and (learn.run_dir / 'checkpoints' / 'last.pt').exists():
             warnings.warn(f"run_dir {str(learn.run_dir)!r} already holds a run; starting afresh overwrites its last.pt and metrics "
@@ -459,22 +456,6 @@ def write_run_config(learn: Learner, # the learner at the start of a fit
 
 
 # %% ../nbs/08_train.ipynb #99973788
-def resolve_checkpoint(path: str | os.PathLike, # a checkpoint file or a run directory
-                       prefer: Sequence[str] = ('last.pt',), # files tried in `<run_dir>/checkpoints/`, in order
-                      ) -> Path:
-    "The checkpoint file `path` means: itself, or `<run_dir>/checkpoints/<first of prefer that exists>`."
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"resume/checkpoint path {str(p)!r} does not exist (expected a checkpoint file or a run directory)")
-    if p.is_dir():
-        ck = p / 'checkpoints'
-        if not ck.is_dir(): raise FileNotFoundError(f"run directory {str(p)!r} has no checkpoints/ folder: is it a medlab run directory?")
-        for f in prefer:
-            if (ck / f).exists(): return ck / f
-        have = sorted(q.name for q in ck.glob('*.pt'))
-        raise FileNotFoundError(f"run directory {str(p)!r} has none of {list(prefer)} in checkpoints/ (found {have})")
-    return p
-
 def load_state_strict(model: nn.Module, # the module to load into
                       state: Mapping[str, torch.Tensor], # its state dict
                       source: str = 'checkpoint', # named in the error
@@ -1113,8 +1094,6 @@ class MemoryLogger(Callback):
 
 
 # %% ../nbs/08_train.ipynb #d48def5f
-def _fmt_metric(v): return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.4e}"
-
 class Checkpoint(Callback):
     "Write `last.pt`, the top-k `best-epoch=E-<metric>=V.pt` and `final.pt` atomically into `<run_dir>/checkpoints/`."
     order, unique = 60, True
@@ -1156,7 +1135,7 @@ class Checkpoint(Callback):
             warnings.warn(f"Checkpoint: epoch {learn.epoch} has a non-finite loss/metric; last.pt and the best checkpoints are kept as they were")
             return
         if self.save_top_k and self.dir is not None:
-            fname = f"best-epoch={learn.epoch}-{re.sub(r'[^A-Za-z0-9_.-]', '_', self._monitor)}={_fmt_metric(v)}.pt"
+            fname = best_name(learn.epoch, self._monitor, v)
             cand = sorted(self._best + [[v, learn.epoch, fname]], key=lambda b: b[0] if self.mode == 'min' else -b[0])
             if [v, learn.epoch, fname] in cand[:self.save_top_k]:
                 self._best = cand[:self.save_top_k]          # the state saved below already knows the new ranking
