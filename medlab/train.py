@@ -311,14 +311,13 @@ def _len(dl):
 
 CKPT_FORMAT = 'medlab.train/1'
 
-
-# %% ../nbs/08_train.ipynb #cb05bd4c
 class _Interrupted(Exception): pass
 
 def _method(f):
     "Attach `f` to `Learner` (the class is written over several cells, each followed by its tests)."
     setattr(Learner, f.__name__, f); return f
 
+# %% ../nbs/08_train.ipynb #cb05bd4c
 class Learner:
     "Model + data + loss + optimizer + callbacks: `fit(n_epochs, resume_from=None)` and `validate()`."
     def __init__(self,
