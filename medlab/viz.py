@@ -36,7 +36,7 @@ def _to_float(v):
     try: return float(v)
     except (TypeError, ValueError): return None  # not numeric
 
-def load_metrics(metrics: str | os.PathLike | Sequence[Mapping[str, Any]] | Mapping[str, Sequence], # a `metrics.csv` path, a list of row dicts, or a dict of columns
+def load_metrics(metrics: str | os.PathLike | Sequence[Mapping] | Mapping[str, Sequence], # a csv path, rows or columns
                 ) -> dict[str, list[float]]:
     "Numeric columns of per-epoch metrics as `{name: [value per row]}` (missing cells become NaN)."
     if isinstance(metrics, (str, os.PathLike)):
@@ -69,11 +69,11 @@ def _split_columns(cols):
     timing = [f'time_{p}_s' for p in parts] if parts else [k for k in ('time_epoch_s', 'time_val_s') if k in cols]
     return train, val_only, lrs, timing
 
-def plot_training_summary(metrics: str | os.PathLike | Sequence[Mapping[str, Any]] | Mapping[str, Sequence], # `metrics.csv` path, list of per-epoch row dicts, or dict of columns
+def plot_training_summary(metrics: str | os.PathLike | Sequence[Mapping] | Mapping[str, Sequence], # as `load_metrics`
                           title: str | None = None, # figure title (e.g. the run name)
                           figsize: tuple[float, float] | None = None, # inches; `None`: 4 inches per panel by 3.2
                           dpi: int = 80, # resolution of the returned figure
-                          log_loss: bool | None = None, # log-scale loss axis; `None`: when all losses are positive and span > 20x
+                          log_loss: bool | None = None, # log-scale losses; `None`: when all are > 0 and span > 20x
                          ):
     "Loss curves per term, validation metrics, learning rate and timing breakdown per epoch, as a `Figure`."
     from matplotlib.figure import Figure
@@ -96,7 +96,8 @@ def plot_training_summary(metrics: str | os.PathLike | Sequence[Mapping[str, Any
                 ax.plot(x, cols[f'train_{t}'], '-', color=c, marker='.', label=f'train {t}')
                 allv += finite(cols[f'train_{t}'])
                 if f'val_{t}' in cols:
-                    ax.plot(x, cols[f'val_{t}'], '--', color=c, marker='.', label=f'val {t}'); allv += finite(cols[f'val_{t}'])
+                    ax.plot(x, cols[f'val_{t}'], '--', color=c, marker='.',
+                            label=f'val {t}'); allv += finite(cols[f'val_{t}'])
             use_log = log_loss if log_loss is not None else bool(allv) and min(allv) > 0 and max(allv) / min(allv) > 20
             if use_log: ax.set_yscale('log')
             ax.set_title('losses'); ax.set_xlabel('epoch')
@@ -119,13 +120,15 @@ def plot_training_summary(metrics: str | os.PathLike | Sequence[Mapping[str, Any
     return fig
 
 # %% ../nbs/10_viz.ipynb #2885055f
-WINDOW_PRESETS = {'lung': (-600.0, 1500.0), 'mediastinum': (50.0, 350.0), 'bone': (400.0, 1800.0), 'brain': (40.0, 80.0)}
+WINDOW_PRESETS = {'lung': (-600.0, 1500.0), 'mediastinum': (50.0, 350.0), 'bone': (400.0, 1800.0),
+                  'brain': (40.0, 80.0)}
 
 def as_volume(x, # a `(D, H, W)` numpy array, tensor, or lazy array (with `shape`, `ndim` and slicing)
               name: str = 'volume', # the argument's name, used in errors
               ndim: int | Sequence[int] = 3, # accepted number(s) of dimensions
              ):
-    "`x` as something sliceable without copying it: numpy stays itself, a CPU tensor becomes a numpy view, a lazy array is kept."
+    """`x` as something sliceable without copying it: numpy stays itself, a CPU tensor becomes a numpy view, a lazy
+    array is kept."""
     try: import torch
     except ImportError: torch = None
     if torch is not None and torch.is_tensor(x):
@@ -146,7 +149,8 @@ def as_volume(x, # a `(D, H, W)` numpy array, tensor, or lazy array (with `shape
 def get_slice(volume, # a `(D, H, W)` volume (see `as_volume`)
               axis: int, # 0, 1 or 2
               index: int, # slice number along `axis`
-             ) -> np.ndarray: # `(H, W)`, `(D, W)` or `(D, H)`: a view of a numpy volume, one slice read from a lazy one
+             # `(H, W)`, `(D, W)` or `(D, H)`: a view of a numpy volume, one slice read from a lazy one
+             ) -> np.ndarray:
     "One 2-D slice of a volume, without copying the volume."
     axis = check_int(axis, 'axis', 0, 2)
     index = check_int(index, 'index', 0, volume.shape[axis] - 1)
@@ -159,7 +163,8 @@ def slice_aspect(spacing_mm, # `(dz, dy, dx)` voxel spacing, one number, or `Non
     "The pixel aspect ratio of a slice along `axis`, so that millimetres look square."
     axis = check_int(axis, 'axis', 0, 2)
     if spacing_mm is None: return 1.0
-    sp = [float(check_range(s, 'spacing_mm', 0, None, lo_inclusive=False)) for s in as_tuple(spacing_mm, 3, 'spacing_mm')]
+    sp = [float(check_range(s, 'spacing_mm', 0, None, lo_inclusive=False))
+          for s in as_tuple(spacing_mm, 3, 'spacing_mm')]
     r, c = [a for a in range(3) if a != axis]
     return sp[r] / sp[c]
 
@@ -184,10 +189,12 @@ def window_limits(window=None, # `(level, width)`, a name in `WINDOW_PRESETS`, o
         return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
     if isinstance(window, str):
         if window not in WINDOW_PRESETS:
-            raise ValueError(f"window={window!r} is not a preset; choose one of {sorted(WINDOW_PRESETS)} or give (level, width)")
+            raise ValueError(f"window={window!r} is not a preset; choose one of {sorted(WINDOW_PRESETS)} or give "
+                             "(level, width)")
         window = WINDOW_PRESETS[window]
     try: level, width = (float(v) for v in window)
-    except (TypeError, ValueError): raise ValueError(f"window={window!r} must be (level, width), a preset name or None") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"window={window!r} must be (level, width), a preset name or None") from None
     check_range(level, 'window level'); check_range(width, 'window width', 0, None, lo_inclusive=False)
     return (level - width / 2, level + width / 2)
 
@@ -221,7 +228,7 @@ def _default_indices(n, k=4):
 def show_slices(volume, # `(D, H, W)` array, tensor or lazy array
                 axis: int = 0, # slice along this axis
                 indices: Sequence[int] | None = None, # slice numbers; `None`: 4 evenly spaced inner slices
-                window=None, # `(level, width)`, a preset (`'lung'`, `'mediastinum'`, `'bone'`, `'brain'`) or `None` (1st-99th percentile)
+                window=None, # `(level, width)`, a name in `WINDOW_PRESETS`, or `None` (1st-99th percentile)
                 spacing_mm=None, # `(dz, dy, dx)` or one number: sets the aspect ratio; `None`: square pixels
                 cmap: str = 'gray', # colormap
                 ncols: int = 4, # panels per row
@@ -230,7 +237,8 @@ def show_slices(volume, # `(D, H, W)` array, tensor or lazy array
     "A row (or grid) of slices of a volume, with a shared grey-level window and the aspect ratio of the spacing."
     v = as_volume(volume)
     axis = check_int(axis, 'axis', 0, 2)
-    idx = _default_indices(v.shape[axis]) if indices is None else [check_int(i, 'indices', 0, v.shape[axis] - 1) for i in indices]
+    n = v.shape[axis]
+    idx = _default_indices(n) if indices is None else [check_int(i, 'indices', 0, n - 1) for i in indices]
     if not idx: raise ValueError("indices is empty; give at least one slice number")
     vmin, vmax = window_limits(window, v)
     aspect = slice_aspect(spacing_mm, axis)
@@ -267,7 +275,8 @@ def orthoview(volume, # `(D, H, W)` array, tensor or lazy array
 def _pair(original, reconstructed):
     o, r = as_volume(original, 'original', (2, 3)), as_volume(reconstructed, 'reconstructed', (2, 3))
     if tuple(o.shape) != tuple(r.shape):
-        raise ValueError(f"original has shape {tuple(o.shape)} but reconstructed has {tuple(r.shape)}; they must match")
+        raise ValueError(f"original has shape {tuple(o.shape)} but reconstructed has {tuple(r.shape)}; "
+                         "they must match")
     return o, r
 
 def _finite_range(*arrays):
@@ -280,7 +289,8 @@ def _finite_range(*arrays):
     return lo, hi
 
 def _data_range_of(data_range, *arrays):
-    "`data_range` checked, or the span of the finite values of all `arrays` together (1.0 when they are constant or empty)."
+    """`data_range` checked, or the span of the finite values of all `arrays` together (1.0 when they are constant or
+    empty)."""
     if data_range is not None: return float(check_range(data_range, 'data_range', 0, None, lo_inclusive=False))
     lo, hi = _finite_range(*arrays)
     return hi - lo if hi > lo else 1.0
@@ -288,7 +298,8 @@ def _data_range_of(data_range, *arrays):
 def slice_metrics(original, # 2-D slice of the original
                   reconstructed, # 2-D slice of the reconstruction, same shape
                   data_range: float, # span of possible values, for PSNR and SSIM
-                 ) -> tuple[float, float]: # `(psnr_db, ssim)`; NaN where not defined (non-finite pixels; SSIM on sides < 11)
+                 # `(psnr_db, ssim)`; NaN where not defined (non-finite pixels; SSIM on sides < 11)
+                 ) -> tuple[float, float]:
     "PSNR and SSIM of one slice (`medlab.metrics`), NaN instead of an error for slices where they are undefined."
     o, r = np.asarray(original), np.asarray(reconstructed)
     if not (np.isfinite(o).all() and np.isfinite(r).all()): return (math.nan, math.nan)
@@ -315,7 +326,8 @@ def per_slice_metrics(original, # `(D, H, W)` original
         n_wide += bool(wide)
         for w in caught:
             if w not in wide: warnings.warn(w.message, w.category, stacklevel=2)
-    if n_wide: warnings.warn(f"{n_wide} slice(s) span more than data_range={dr:g}: is data_range right?", UserWarning, stacklevel=2)
+    if n_wide: warnings.warn(f"{n_wide} slice(s) span more than data_range={dr:g}: is data_range right?", UserWarning,
+                             stacklevel=2)
     out = np.array(vals, dtype=np.float64)
     return {'psnr': out[:, 0], 'ssim': out[:, 1]}
 
@@ -344,7 +356,8 @@ def compare_reconstruction(original, # `(D, H, W)` volume or `(H, W)` image
                            spacing_mm=None, # `(dz, dy, dx)` or one number, for the aspect ratio
                            dpi: int = 80, # resolution of the returned figure
                           ):
-    "Original, reconstruction and their signed difference (diverging colormap centred on 0), with the slice's PSNR and SSIM."
+    """Original, reconstruction and their signed difference (diverging colormap centred on 0), with the slice's PSNR
+    and SSIM."""
     o, r = _pair(original, reconstructed)
     if o.ndim == 3:
         axis = check_int(axis, 'axis', 0, 2)
@@ -352,8 +365,10 @@ def compare_reconstruction(original, # `(D, H, W)` volume or `(H, W)` image
         so, sr, aspect = get_slice(o, axis, index), get_slice(r, axis, index), slice_aspect(spacing_mm, axis)
         where = f' (axis {axis} = {index})'
     else:
-        if index is not None: raise ValueError(f"index={index!r} is only for volumes; original is a 2-D image {tuple(o.shape)}")
-        so, sr, aspect, where = np.asarray(o), np.asarray(r), 1.0 if spacing_mm is None else slice_aspect((1, *as_tuple(spacing_mm, 2, 'spacing_mm')), 0), ''
+        if index is not None: raise ValueError(f"index={index!r} is only for volumes; original is a 2-D image "
+                                               f"{tuple(o.shape)}")
+        aspect = 1.0 if spacing_mm is None else slice_aspect((1, *as_tuple(spacing_mm, 2, 'spacing_mm')), 0)
+        so, sr, where = np.asarray(o), np.asarray(r), ''
     dr = _data_range_of(data_range, o, r)
     p, s = slice_metrics(so, sr, dr)
     vmin, vmax = window_limits(window, o)
@@ -370,11 +385,14 @@ def compare_reconstruction(original, # `(D, H, W)` volume or `(H, W)` image
 def _mask_kind(m):
     if m.dtype == bool: return 'binary'
     if np.issubdtype(m.dtype, np.integer):
-        if m.min() < 0: raise ValueError(f"mask_or_probabilities holds negative labels (min {m.min()}); labels are >= 0")
+        if m.min() < 0: raise ValueError(f"mask_or_probabilities holds negative labels (min {m.min()}); labels "
+                                         "are >= 0")
         return 'binary' if m.max() <= 1 else 'labels'
-    if not np.isfinite(m).all(): raise ValueError("mask_or_probabilities holds NaN or inf; expected probabilities in [0, 1]")
+    if not np.isfinite(m).all(): raise ValueError("mask_or_probabilities holds NaN or inf; expected probabilities in "
+                                                  "[0, 1]")
     if m.min() < 0 or m.max() > 1:
-        raise ValueError(f"mask_or_probabilities holds floats in [{m.min():g}, {m.max():g}]; probabilities must lie in [0, 1] "
+        raise ValueError(f"mask_or_probabilities holds floats in [{m.min():g}, {m.max():g}]; probabilities must lie "
+                         "in [0, 1] "
                          f"(pass integer labels as an integer array)")
     return 'probabilities'
 
@@ -405,8 +423,10 @@ def overlay_mask(image, # `(H, W)` image
     img = as_volume(image, 'image', 2)
     m = np.asarray(as_volume(mask_or_probabilities, 'mask_or_probabilities', 2))
     if tuple(m.shape) != tuple(img.shape):
-        raise ValueError(f"mask_or_probabilities has shape {tuple(m.shape)} but image has {tuple(img.shape)}; they must match")
-    check_range(alpha, 'alpha', 0, 1); check_range(threshold, 'threshold', 0, 1, lo_inclusive=False, hi_inclusive=False)
+        raise ValueError(f"mask_or_probabilities has shape {tuple(m.shape)} but image has {tuple(img.shape)}; they "
+                         "must match")
+    check_range(alpha, 'alpha', 0, 1); check_range(threshold, 'threshold', 0, 1, lo_inclusive=False,
+                                                   hi_inclusive=False)
     kind = _mask_kind(m)
     vmin, vmax = window_limits(window, img)
     fig, (ax,) = _figure(1, panel=(4.5, 4.5), dpi=dpi)
@@ -414,9 +434,11 @@ def overlay_mask(image, # `(H, W)` image
     ax.imshow(_mask_rgba(m, kind, color, alpha), interpolation='nearest')
     if contours:
         if kind == 'labels':
-            for k in np.unique(m[m > 0]): ax.contour(m == k, levels=[0.5], colors=[_mask_rgba(np.array([[k]]), kind)[0, 0, :3]], linewidths=1.2)
+            for k in np.unique(m[m > 0]): ax.contour(m == k, levels=[0.5],
+                    colors=[_mask_rgba(np.array([[k]]), kind)[0, 0, :3]], linewidths=1.2)
         elif (m > (threshold if kind == 'probabilities' else 0.5)).any():
-            ax.contour(m.astype(np.float32), levels=[threshold if kind == 'probabilities' else 0.5], colors=[color], linewidths=1.2)
+            ax.contour(m.astype(np.float32), levels=[threshold if kind == 'probabilities' else 0.5], colors=[color],
+                       linewidths=1.2)
     frac = float((m > (threshold if kind == 'probabilities' else 0)).mean())
     ax.set_title(f'{kind}: {100 * frac:.1f}% of pixels' + (f' above {threshold:g}' if kind == 'probabilities' else ''))
     return fig
@@ -445,7 +467,8 @@ def plot_uncertainty(mean, # `(H, W)` or `(D, H, W)` mean prediction over the MC
     mu = _slice_of(mv, 'mean', axis, index)
     sd = _slice_of(std, 'std', axis, index, shape)
     fin = sd[np.isfinite(sd)]
-    if fin.size and fin.min() < 0: raise ValueError(f"std holds negative values (min {fin.min():g}); a standard deviation is >= 0")
+    if fin.size and fin.min() < 0:
+        raise ValueError(f"std holds negative values (min {fin.min():g}); a standard deviation is >= 0")
     panels = [('image', _slice_of(image, 'image', axis, index, shape))] if image is not None else []
     panels += [('mean prediction', mu), ('std (uncertainty)', sd)]
     if target is not None:
@@ -455,7 +478,8 @@ def plot_uncertainty(mean, # `(H, W)` or `(D, H, W)` mean prediction over the MC
     for ax, (name, a) in zip(axes, panels):
         if a is None: continue
         cm = {'mean prediction': cmap, 'std (uncertainty)': 'magma', '|mean - target|': 'magma'}.get(name, 'gray')
-        lo, hi = window_limits(None, a) if name == 'image' else (np.nanmin(a) if np.isfinite(a).any() else 0, np.nanmax(a) if np.isfinite(a).any() else 1)
+        lo, hi = window_limits(None, a) if name == 'image' else (np.nanmin(a) if np.isfinite(a).any() else 0,
+                                                                 np.nanmax(a) if np.isfinite(a).any() else 1)
         _show(ax, a, lo, hi, cmap=cm, colorbar=name != 'image')
         ax.set_title(name + (f'\nmean {np.nanmean(sd):.3g}' if name.startswith('std') else ''))
     if target is not None:
@@ -476,19 +500,23 @@ def plot_uncertainty(mean, # `(H, W)` or `(D, H, W)` mean prediction over the MC
 
 # %% ../nbs/10_viz.ipynb #f9875e92
 def _plan_at(plan, index):
-    if not isinstance(plan, VMATPlan): raise ValueError(f"plan must be a medlab.epid.VMATPlan, got {type(plan).__name__}")
+    if not isinstance(plan, VMATPlan): raise ValueError("plan must be a medlab.epid.VMATPlan, got "
+                                                        f"{type(plan).__name__}")
     index = check_int(index, 'index', 0, plan.n_control_points - 1)
-    return (plan.leaf_a_mm[index].numpy(), plan.leaf_b_mm[index].numpy(), plan.jaws_mm[index].numpy(), plan.mlc.boundaries_mm.numpy())
+    return (plan.leaf_a_mm[index].numpy(), plan.leaf_b_mm[index].numpy(), plan.jaws_mm[index].numpy(),
+            plan.mlc.boundaries_mm.numpy())
 
 def aperture_outline(leaf_a_mm, # `(L,)` bank A tips at one control point
                      leaf_b_mm, # `(L,)` bank B tips
                      jaws_mm, # `(4,)` `(x1, x2, y1, y2)`
                      boundaries_mm, # `(L + 1,)` leaf-pair edges along y (`MLC.boundaries_mm`)
                     ) -> np.ndarray: # `(M, 2)` closed polygon `(x, y)` in mm; empty when the jaws close the field
-    "Outline of the open field: up the bank-A tips, down the bank-B tips, clipped to the jaws (closed rows become zero-width necks)."
+    """Outline of the open field: up the bank-A tips, down the bank-B tips, clipped to the jaws (closed rows become
+    zero-width necks)."""
     a, b, j, e = (np.asarray(v, dtype=np.float64) for v in (leaf_a_mm, leaf_b_mm, jaws_mm, boundaries_mm))
     if a.shape != b.shape or a.ndim != 1 or e.shape != (a.size + 1,) or j.shape != (4,):
-        raise ValueError(f"expected leaf_a_mm and leaf_b_mm (L,), boundaries_mm (L + 1,), jaws_mm (4,); got {a.shape}, {b.shape}, {e.shape}, {j.shape}")
+        raise ValueError("expected leaf_a_mm and leaf_b_mm (L,), boundaries_mm (L + 1,), jaws_mm (4,); got "
+                         f"{a.shape}, {b.shape}, {e.shape}, {j.shape}")
     x1, x2, y1, y2 = j
     lo_y, hi_y = np.maximum(e[:-1], y1), np.minimum(e[1:], y2)
     rows = np.nonzero(hi_y > lo_y)[0]
@@ -505,15 +533,18 @@ def _polygon_area(p): return 0.5 * abs(np.dot(p[:-1, 0], p[1:, 1]) - np.dot(p[1:
 
 # %% ../nbs/10_viz.ipynb #aef5af42
 class _EPIDArtists:
-    "The leaves, jaws and aperture outline of one control point on an axes; `update(index)` moves them (no new artists)."
+    """The leaves, jaws and aperture outline of one control point on an axes; `update(index)` moves them (no new
+    artists)."""
     def __init__(self, ax, plan, grid, index, leaves=True, color='yellow'):
         from matplotlib.patches import Rectangle
         self.plan, self.grid = plan, grid
         e = plan.mlc.boundaries_mm.numpy()
         self.far = max(plan.mlc.travel_mm, -grid.extent[0]) + 50
         kw = dict(lw=0.4, alpha=0.25)
-        self.bank_a = [ax.add_patch(Rectangle((-self.far, e[i]), 0, e[i + 1] - e[i], fc='tab:blue', ec='navy', **kw)) for i in range(len(e) - 1)] if leaves else []
-        self.bank_b = [ax.add_patch(Rectangle((0, e[i]), 0, e[i + 1] - e[i], fc='tab:orange', ec='saddlebrown', **kw)) for i in range(len(e) - 1)] if leaves else []
+        self.bank_a = [ax.add_patch(Rectangle((-self.far, e[i]), 0, e[i + 1] - e[i], fc='tab:blue', ec='navy',
+                                              **kw)) for i in range(len(e) - 1)] if leaves else []
+        self.bank_b = [ax.add_patch(Rectangle((0, e[i]), 0, e[i + 1] - e[i], fc='tab:orange', ec='saddlebrown',
+                                              **kw)) for i in range(len(e) - 1)] if leaves else []
         self.jaws = ax.add_patch(Rectangle((0, 0), 0, 0, fill=False, ec='lime', lw=1.5, ls='--'))
         (self.outline,) = ax.plot([], [], color=color, lw=1.2)
         ax.set_xlim(grid.extent[:2]); ax.set_ylim(grid.extent[2:])
@@ -529,11 +560,13 @@ class _EPIDArtists:
 
 def _epid_frame(frame, grid, name='frame'):
     f = as_volume(frame, name, 2)
-    if tuple(f.shape) != (grid.n, grid.n): raise ValueError(f"{name} has shape {tuple(f.shape)} but grid is {grid.n} x {grid.n} pixels")
+    if tuple(f.shape) != (grid.n, grid.n):
+        raise ValueError(f"{name} has shape {tuple(f.shape)} but grid is {grid.n} x {grid.n} pixels")
     return np.asarray(f, dtype=np.float32)
 
 def _check_grid(grid):
-    if not isinstance(grid, DetectorGrid): raise ValueError(f"grid must be a medlab.epid.DetectorGrid, got {type(grid).__name__}")
+    if not isinstance(grid, DetectorGrid): raise ValueError("grid must be a medlab.epid.DetectorGrid, got "
+                                                            f"{type(grid).__name__}")
     return grid
 
 def show_epid(frame, # `(n, n)` EPID image on `grid`, rows along +y
@@ -554,7 +587,8 @@ def show_epid(frame, # `(n, n)` EPID image on `grid`, rows along +y
     _EPIDArtists(ax, plan, g, index, leaves=leaves)
     ax.set_xticks(np.linspace(*g.extent[:2], 5)); ax.set_yticks(np.linspace(*g.extent[2:], 5))
     ax.set_xlabel('x (mm, isocentre)'); ax.set_ylabel('y (mm)')
-    ax.set_title(f'control point {index}: gantry {plan.angles_deg[index].item():.1f} deg, {plan.mu[index].item():.1f} MU')
+    ax.set_title(f'control point {index}: gantry {plan.angles_deg[index].item():.1f} deg, '
+                 f'{plan.mu[index].item():.1f} MU')
     fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
 
@@ -567,12 +601,13 @@ def gamma_map(reference, # `(H, W)` reference dose / image
               cutoff_percent: float = 10, # reference points below this % of its maximum are not evaluated
               global_norm: bool = True, # global (`True`) or local dose difference
               max_gamma: float = 2.0, # gamma is searched up to and clipped at this value (the colour scale's top)
-              extent: Sequence[float] | None = None, # `(left, right, bottom, top)` in mm (e.g. `DetectorGrid.extent`); `None`: from the spacing
+              extent: Sequence[float] | None = None, # `(left, right, bottom, top)` in mm (`DetectorGrid.extent`)
               dpi: int = 80, # resolution of the returned figure
              ):
     "Reference, evaluated image and gamma map (red above 1), with the gamma pass rate."
     ref, ev = as_volume(reference, 'reference', 2), as_volume(evaluated, 'evaluated', 2)
-    g = np.asarray(gamma_index(np.asarray(ref), np.asarray(ev), spacing_mm, dose_percent, dta_mm, cutoff_percent, global_norm,
+    g = np.asarray(gamma_index(np.asarray(ref), np.asarray(ev), spacing_mm, dose_percent, dta_mm, cutoff_percent,
+                               global_norm,
                                max_gamma=max_gamma), dtype=np.float64)
     ok = ~np.isnan(g)
     rate = 100.0 * float((g[ok] <= 1).mean()) if ok.any() else math.nan
@@ -581,8 +616,10 @@ def gamma_map(reference, # `(H, W)` reference dose / image
     fig, axes = _figure(3, dpi=dpi)
     lo, hi = window_limits(None, np.asarray(ref))
     for ax, a, t in ((axes[0], ref, 'reference'), (axes[1], ev, 'evaluated')):
-        _show(ax, np.asarray(a), lo, hi, 'gray', extent=ext, origin='lower' if extent is not None else 'upper'); ax.set_title(t)
-    _show(axes[2], g, 0, max_gamma, 'coolwarm', colorbar=True, extent=ext, origin='lower' if extent is not None else 'upper')
+        _show(ax, np.asarray(a), lo, hi, 'gray', extent=ext,
+              origin='lower' if extent is not None else 'upper'); ax.set_title(t)
+    _show(axes[2], g, 0, max_gamma, 'coolwarm', colorbar=True, extent=ext,
+          origin='lower' if extent is not None else 'upper')
     crit = f"{dose_percent:g}%/{dta_mm:g} mm {'global' if global_norm else 'local'}"
     axes[2].set_title(f'gamma {crit}\npass rate {rate:.1f}% ({int(ok.sum())} points)')
     for ax in axes: ax.set_xticks(np.linspace(*ext[:2], 3)); ax.set_yticks(np.linspace(*sorted(ext[2:]), 3))
@@ -610,7 +647,8 @@ def patch_layout(volume_shape: Sequence[int], # `(D, H, W)`
     prof = [blend_window(p, mode).numpy().astype(np.float64) for p in ps]
     sums = [_axis_sums(n, p, s, w) for n, p, s, w in zip(shape, ps, starts, prof)]
     return {'shape': shape, 'patch_size': ps, 'stride': st, 'mode': mode, 'starts': starts, 'profiles': prof,
-            'weight': [w for w, _ in sums], 'count': [c for _, c in sums], 'n_patches': int(np.prod([len(s) for s in starts]))}
+            'weight': [w for w, _ in sums], 'count': [c for _, c in sums],
+            'n_patches': int(np.prod([len(s) for s in starts]))}
 
 def _patch_maps(lay, axis, index, highlight=None):
     "In-plane count and summed weight maps of slice `index` along `axis` (and one patch's share)."
@@ -623,7 +661,8 @@ def _patch_maps(lay, axis, index, highlight=None):
         prof = []
         for a in range(3):
             s, p, n = lay['starts'][a][k[a]], lay['patch_size'][a], lay['shape'][a]
-            v = np.zeros(n); lo, hi = max(s, 0), min(s + p, n); v[lo:hi] = lay['profiles'][a][lo - s:hi - s]; prof.append(v)
+            v = np.zeros(n); lo, hi = max(s, 0), min(s + p, n)
+            v[lo:hi] = lay['profiles'][a][lo - s:hi - s]; prof.append(v)
         share = prof[axis][index] * np.outer(prof[r], prof[c]) / wt
     return cnt, wt, share
 
@@ -650,7 +689,8 @@ def show_patch_grid(volume_shape: Sequence[int], # `(D, H, W)` of the volume to 
                     highlight: int | None = None, # a patch number to show with its share of each voxel
                     dpi: int = 80, # resolution of the returned figure
                    ):
-    "Patch outlines over the coverage count of a slice, beside the summed blend weight (and a highlighted patch's share)."
+    """Patch outlines over the coverage count of a slice, beside the summed blend weight (and a highlighted patch's
+    share)."""
     from matplotlib.patches import Rectangle
     lay = patch_layout(volume_shape, patch_size, stride, mode)
     axis = check_int(axis, 'axis', 0, 2)
@@ -662,18 +702,21 @@ def show_patch_grid(volume_shape: Sequence[int], # `(D, H, W)` of the volume to 
     rects = _patch_rects(lay, axis, index)
     for i, (k, (r0, c0, h, w)) in enumerate(rects):
         hl = k == highlight
-        axes[0].add_patch(Rectangle((c0 - 0.5, r0 - 0.5), w, h, fill=False, ec='red' if hl else f'C{i % 10}', lw=2.5 if hl else 1.0))
-    axes[0].set_title(f'{len(rects)} of {lay["n_patches"]} patches cross axis {axis} = {index}\n(shade: patches per voxel)')
+        axes[0].add_patch(Rectangle((c0 - 0.5, r0 - 0.5), w, h, fill=False, ec='red' if hl else f'C{i % 10}',
+                                    lw=2.5 if hl else 1.0))
+    axes[0].set_title(f'{len(rects)} of {lay["n_patches"]} patches cross axis {axis} = {index}\n(shade: patches per '
+                      'voxel)')
     _show(axes[1], wt, 0, wt.max(), 'viridis', colorbar=True)
     axes[1].set_title(f'summed {mode} blend weight')
     if share is not None:
-        _show(axes[2], share, 0, 1, 'magma', colorbar=True); axes[2].set_title(f'share of patch {highlight} in the output')
+        _show(axes[2], share, 0, 1, 'magma', colorbar=True); axes[2].set_title(f'share of patch {highlight} in the '
+                                                                               'output')
     fig.suptitle(f'volume {lay["shape"]}, patch {lay["patch_size"]}, stride {lay["stride"]}')
     return fig
 
 # %% ../nbs/10_viz.ipynb #193c73da
-def plot_dataset_stats(stats: Mapping | str | os.PathLike, # `medlab.data.dataset_stats(...)`'s dict, or a `dataset_stats.json` path
-                       sample_images: Mapping[str, Any] | Sequence | None = None, # `{title: (H, W) array}` or a list of arrays (at most 8 shown)
+def plot_dataset_stats(stats: Mapping | str | os.PathLike, # `medlab.data.dataset_stats`' dict or its json file
+                       sample_images: Mapping[str, Any] | Sequence | None = None, # `{title: (H, W) image}` (<= 8)
                        title: str | None = None, # figure title
                        dpi: int = 80, # resolution of the returned figure
                       ):
@@ -683,15 +726,18 @@ def plot_dataset_stats(stats: Mapping | str | os.PathLike, # `medlab.data.datase
         if not p.is_file(): raise FileNotFoundError(f"dataset stats file {str(p)!r} does not exist")
         stats = json.loads(p.read_text())
     if not isinstance(stats, Mapping) or not isinstance(stats.get('splits'), Mapping) or not stats['splits']:
-        raise ValueError("stats must be a mapping with a non-empty 'splits' entry {name: {'n_samples', 'samples_per_patient', ...}}, "
-                         f"as medlab.data.dataset_stats returns; got keys {sorted(stats) if isinstance(stats, Mapping) else type(stats).__name__}")
+        raise ValueError("stats must be a mapping with a non-empty 'splits' entry {name: {'n_samples', "
+                         "'samples_per_patient', ...}}, "
+                         "as medlab.data.dataset_stats returns; got keys "
+                         f"{sorted(stats) if isinstance(stats, Mapping) else type(stats).__name__}")
     splits = stats['splits']
     for k, s in splits.items():
         miss = [f for f in ('n_samples', 'samples_per_patient') if f not in s]
         if miss: raise ValueError(f"stats['splits'][{k!r}] lacks {miss}")
     imgs = []
     if sample_images is not None:
-        items = list(sample_images.items()) if isinstance(sample_images, Mapping) else [(f'sample {i}', a) for i, a in enumerate(sample_images)]
+        items = list(sample_images.items()) if isinstance(sample_images, Mapping) else [(f'sample {i}', a) for i,
+                a in enumerate(sample_images)]
         imgs = [(t, np.asarray(as_volume(a, f'sample_images[{t!r}]', (2, 3)), dtype=np.float64)) for t, a in items[:8]]
         imgs = [(t, a[0] if a.ndim == 3 else a) for t, a in imgs]   # (1, H, W) channel-first images
     has_action = all('action_mean' in s for s in splits.values())
@@ -704,9 +750,12 @@ def plot_dataset_stats(stats: Mapping | str | os.PathLike, # `medlab.data.datase
     names = list(splits)
     n = [int(splits[k]['n_samples']) for k in names]
     total = sum(n) or 1
-    wedges, _, _ = ax_pie.pie(n, autopct=lambda p: f'{p:.0f}%', colors=[f'C{i}' for i in range(len(names))], radius=1.1)
-    ax_pie.legend(wedges, [f"{k}: {c} samples, {splits[k].get('n_patients', len(splits[k]['samples_per_patient']))} patient(s)"
-                           for k, c in zip(names, n)], loc='upper center', bbox_to_anchor=(0.5, 0.02), fontsize='small', frameon=False)
+    wedges, _, _ = ax_pie.pie(n, autopct=lambda p: f'{p:.0f}%', colors=[f'C{i}' for i in range(len(names))],
+                              radius=1.1)
+    ax_pie.legend(wedges,
+                  [f"{k}: {c} samples, {splits[k].get('n_patients', len(splits[k]['samples_per_patient']))} patient(s)"
+                           for k, c in zip(names, n)], loc='upper center', bbox_to_anchor=(0.5, 0.02),
+                  fontsize='small', frameon=False)
     ax_pie.set_title(f'split ratios ({total} samples)')
     owner, twice = {}, []
     x = 0
