@@ -427,7 +427,7 @@ class ResidualUNet3D(nn.Module):
 
 # %% ../nbs/07_models.ipynb #74c04b78
 def seg_output(pred, # the network's output: a tensor `(B, C, *spatial)`, or deep-supervision heads `[full, half, ...]`
-               target: torch.Tensor | None = None, # the target `(B, [C,] *spatial)` whose spatial shape the output must have
+               target: torch.Tensor | None = None, # the target `(B, [C,] *spatial)` the output must fit
                name: str = 'model', # who produced `pred`, used in errors
               ) -> torch.Tensor: # the main (full-resolution) output
     "The main output of a segmentation network (the first deep-supervision head), checked against the target's shape."
@@ -435,8 +435,10 @@ def seg_output(pred, # the network's output: a tensor `(B, C, *spatial)`, or dee
     if y.ndim < 3: raise ValueError(f"{name} returned shape {tuple(y.shape)}; expected (B, C, *spatial)")
     if target is not None:
         sp = tuple(y.shape[2:])
-        if target.ndim not in (len(sp) + 1, len(sp) + 2) or tuple(target.shape[-len(sp):]) != sp or target.shape[0] != y.shape[0]:
-            raise ValueError(f"{name}'s output has shape {tuple(y.shape)} but the target has shape {tuple(target.shape)}: "
+        fits = target.ndim in (len(sp) + 1, len(sp) + 2) and tuple(target.shape[-len(sp):]) == sp
+        if not fits or target.shape[0] != y.shape[0]:
+            raise ValueError(f"{name}'s output has shape {tuple(y.shape)} but the target has shape "
+                             f"{tuple(target.shape)}: "
                              f"the output's batch and spatial size {(y.shape[0], *sp)} must match the target's")
     return y
 
@@ -895,22 +897,24 @@ class DiscriminatorStep:
         d = vqgan_discriminator_step(self.loss, learn.pred, learn.ys[0], self.opt, step=self.loss.step - 1)
         self.last = {k: float(v) for k, v in d.items()}
     def state_dict(self) -> dict:
-        return {'discriminator': self.loss.discriminator.state_dict(), 'opt': self.opt.state_dict(), 'step': self.loss.step}
+        return {'discriminator': self.loss.discriminator.state_dict(), 'opt': self.opt.state_dict(),
+                'step': self.loss.step}
     def load_state_dict(self, state: dict):
         self.loss.discriminator.load_state_dict(state['discriminator']); self.opt.load_state_dict(state['opt'])
         self.loss.step = int(state['step'])
 
 # %% ../nbs/07_models.ipynb #3373fc76
-MEDLAB_MODELS = {c.__name__: c for c in (EPIDForwardNet, EPIDBackwardNet, ResidualUNet3D, CoordinateMLP, ResNetBackbone,
-                                         ProbeGuidanceNet, VQGAN3D, PatchDiscriminator3D)}
+MEDLAB_MODELS = {c.__name__: c for c in (EPIDForwardNet, EPIDBackwardNet, ResidualUNet3D, CoordinateMLP,
+                                         ResNetBackbone, ProbeGuidanceNet, VQGAN3D, PatchDiscriminator3D)}
 
 def _import_object(path: str, key: str):
-    "The object at import path `module.Name` (or `module:Qual.Name`); a ValueError naming `key` and `path` when it is not there."
+    "The object at import path `module.Name` (or `module:Qual.Name`); else a ValueError naming `key` and `path`."
     if not isinstance(path, str) or not path.strip():
         raise ValueError(f"{key}={path!r} must be an import path such as 'monai.networks.nets.SwinUNETR'")
     mod, sep, qual = path.partition(':') if ':' in path else path.rpartition('.')
     if not (sep and mod and qual):
-        raise ValueError(f"{key}={path!r} must be a dotted import path 'package.module.Class' (or 'package.module:Class')")
+        raise ValueError(f"{key}={path!r} must be a dotted import path 'package.module.Class' "
+                         "(or 'package.module:Class')")
     try: obj = importlib.import_module(mod)
     except ImportError as e: raise ValueError(f"{key}={path!r}: cannot import module {mod!r} ({e})") from None
     for part in qual.split('.'):
@@ -918,7 +922,7 @@ def _import_object(path: str, key: str):
         obj = getattr(obj, part)
     return obj
 
-def build_model(spec, # `{'name': 'ResidualUNet3D', **kwargs}`, `{'class_path': ..., 'init_args': {...}}`, or an `nn.Module`
+def build_model(spec, # `{'name': 'ResidualUNet3D', **kw}`, `{'class_path': ..., 'init_args': {...}}` or a module
                 key: str = 'model', # the spec's name in the config, used in errors
                ) -> nn.Module: # the network, with `class_path` and `init_args` attributes for the checkpoint
     "Build a network from a config entry: medlab's own by short name, any `nn.Module` subclass by import path."
@@ -928,8 +932,8 @@ def build_model(spec, # `{'name': 'ResidualUNet3D', **kwargs}`, `{'class_path': 
             spec.init_args = dict(spec.config)
         return spec
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{key}={spec!r} must be a mapping ({{'name': ...}} or {{'class_path': ..., 'init_args': ...}}) "
-                         f"or an nn.Module, got {type(spec).__name__}")
+        raise ValueError(f"{key}={spec!r} must be a mapping ({{'name': ...}} or {{'class_path': ..., "
+                         f"'init_args': ...}}) or an nn.Module, got {type(spec).__name__}")
     if ('name' in spec) == ('class_path' in spec):
         raise ValueError(f"{key}={dict(spec)!r} must have exactly one of 'name' (a medlab network) or 'class_path'")
     if 'name' in spec:
@@ -946,7 +950,8 @@ def build_model(spec, # `{'name': 'ResidualUNet3D', **kwargs}`, `{'class_path': 
         cls = _import_object(spec['class_path'], where)
         name = spec['class_path']
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):   # checked before anything is called
-        raise ValueError(f"{where}={name!r} is {type(cls).__name__} {cls!r}, not a subclass of torch.nn.Module: refused, "
+        raise ValueError(f"{where}={name!r} is {type(cls).__name__} {cls!r}, not a subclass of torch.nn.Module: "
+                         "refused, "
                          "nothing was called")
     args = dict(args)
     try: model = cls(**args)
@@ -985,7 +990,8 @@ def step_memory(model: nn.Module, # the model in train mode
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             with ctx(): loss = _train_loss(model(x))
             loss.backward(); del loss
-        ev = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == '[memory]')
+        ev = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == '[memory]')
         cur = peak = 0
         for _, b in ev: cur += b; peak = max(peak, cur)
     model.zero_grad(set_to_none=True)
@@ -1005,7 +1011,8 @@ class MemoryEstimate:
     def total(self) -> int: return self.weights + self.gradients + self.optimizer + self.activations + self.transient
     def fits(self, device_bytes: float) -> bool: return self.total <= device_bytes
     def __repr__(self):
-        rows = [(k, getattr(self, k)) for k in ('weights', 'gradients', 'optimizer', 'activations', 'transient', 'total')]
+        keys = ('weights', 'gradients', 'optimizer', 'activations', 'transient', 'total')
+        rows = [(k, getattr(self, k)) for k in keys]
         head = ', '.join(f"{k}={v}" for k, v in self.info.items() if k != 'sizes')
         u, d = ('GiB', 2**30) if self.total >= 2**30 else ('MiB', 2**20)
         return '\n'.join([f"MemoryEstimate({head})"] + [f"  {k:<12}{v / d:>10.2f} {u}" for k, v in rows])
@@ -1020,20 +1027,22 @@ def estimate_memory(model, # an `nn.Module` or a `build_model` spec
                     optimizer: str = 'adamw', # a key of `OPTIMIZER_BYTES`
                     sizes: Sequence[Sequence[int]] | None = None, # the two small spatial shapes measured (default:
                     # about 16 voxels along the longest axis in `input_shape`'s aspect, in multiples of the model's
-                    # `multiple`, then that with the first axis doubled)
-                    device: str | torch.device = 'cpu', # where to measure (CUDA: its allocator's peak; CPU: torch's profiler)
+                    # `multiple` and at least two of them (so the deepest level has more than one voxel), then that
+                    # with the first axis doubled)
+                    device: str | torch.device = 'cpu', # where to measure (CUDA: allocator's peak; CPU: profiler)
                    ) -> MemoryEstimate:
-    "Peak memory of one training step at `input_shape`: exact state sizes, activations measured small and scaled by voxels."
+    "Peak memory of a training step at `input_shape`: exact state sizes, activations measured small, scaled by voxels."
     model = build_model(model)
     if amp not in (None, 'bf16', 'fp16'): raise ValueError(f"amp={amp!r} must be None, 'bf16' or 'fp16'")
-    if optimizer not in OPTIMIZER_BYTES: raise ValueError(f"optimizer={optimizer!r} must be one of {sorted(OPTIMIZER_BYTES)}")
+    if optimizer not in OPTIMIZER_BYTES:
+        raise ValueError(f"optimizer={optimizer!r} must be one of {sorted(OPTIMIZER_BYTES)}")
     shape = tuple(check_int(s, 'input_shape', 1) for s in input_shape)
     check_int(batch_size, 'batch_size', 1)
     if checkpointing and not hasattr(model, 'checkpointing'):
         raise ValueError(f"checkpointing=True but {type(model).__name__} has no `checkpointing` switch")
     mult = int(getattr(model, 'multiple', 1))
     if sizes is None:
-        base = tuple(mult * max(1, round(16 * s / max(shape) / mult)) for s in shape)   # about 16 voxels, `shape`'s aspect
+        base = tuple(mult * max(2, round(16 * s / max(shape) / mult)) for s in shape)   # ~16 voxels, `shape`'s aspect
         sizes = [base, tuple(b * (2 if i == 0 else 1) for i, b in enumerate(base))]
     sizes = [tuple(int(v) for v in s) for s in sizes]
     if len(sizes) != 2 or math.prod(sizes[0]) == math.prod(sizes[1]) or any(len(s) != len(shape) for s in sizes):
@@ -1041,7 +1050,7 @@ def estimate_memory(model, # an `nn.Module` or a `build_model` spec
     cin = in_channels or int(getattr(model, 'in_channels', None) or getattr(model, 'config', {}).get('in_channels', 1))
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    weights = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(b.numel() * b.element_size() for b in model.buffers())
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
     was_training, was_ckpt, dev = model.training, getattr(model, 'checkpointing', None), torch.device(device)
     model.to(dev).train()
     if checkpointing: model.checkpointing = True
