@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -20,10 +19,11 @@ import torch
 
 import medlab
 from .core import get_device
+from .runs import find_run_dir, read_metrics
 
 # %% auto #0
-__all__ = ['SEED_FLAGS', 'UsageError', 'read_config_file', 'parse_sets', 'build_config', 'find_run_dir', 'run_info', 'infer',
-           'env_info', 'make_parser', 'main', 'synth_kinds', 'synth']
+__all__ = ['SEED_FLAGS', 'UsageError', 'read_config_file', 'parse_sets', 'build_config', 'run_info', 'infer', 'env_info',
+           'make_parser', 'main', 'synth_kinds', 'synth']
 
 # %% ../nbs/13_cli.ipynb #c2e13e69
 class UsageError(ValueError):
@@ -116,33 +116,12 @@ def build_config(source: str | os.PathLike | Mapping, # a YAML/JSON file, a run 
     except ValueError as e: raise UsageError(str(e)) from None
 
 # %% ../nbs/13_cli.ipynb #ab025dca
-def find_run_dir(path: str | os.PathLike, # a run directory, or a checkpoint inside its `checkpoints/`
-                ) -> Path:
-    "The run directory `path` names, or `UsageError` saying why it is not one."
-    p = Path(path)
-    if not p.exists(): raise UsageError(f"{str(p)!r} does not exist")
-    if p.is_file():
-        if p.parent.name == 'checkpoints': p = p.parent.parent
-        else: raise UsageError(f"{str(p)!r} is a file but not a checkpoint inside a run directory's checkpoints/ folder")
-    if not (p / 'experiment_config.json').is_file():
-        raise UsageError(f"{str(p)!r} is not a medlab run directory (it has no experiment_config.json)")
-    return p
-
-def _read_metrics(run_dir: Path) -> list[dict]:
-    f = run_dir / 'metrics.csv'
-    if not f.is_file(): return []
-    with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
-    def num(v):
-        try: return float(v)
-        except (TypeError, ValueError): return v
-    return [{k: num(v) for k, v in r.items() if v not in (None, '')} for r in rows]
-
 def run_info(run_dir: str | os.PathLike, # a run directory or a checkpoint inside one
             ) -> dict:
     "Workflow, config, last/best metrics, checkpoints, plots and status of a run, as a dict (`medlab info RUN_DIR`)."
-    rd = find_run_dir(run_dir)
+    rd = find_run_dir(run_dir, UsageError)
     cfg = read_config_file(rd / 'experiment_config.json')
-    rows = _read_metrics(rd)
+    rows = read_metrics(rd)
     ck = rd / 'checkpoints'
     ckpts = sorted(p.name for p in ck.glob('*.pt')) if ck.is_dir() else []
     monitor = next((k for k in ('val_main_task_loss', 'val_loss', 'train_loss') if rows and k in rows[-1]), None)
@@ -167,7 +146,7 @@ def infer(run: str | os.PathLike, # a run directory or a checkpoint inside one
          ) -> Path:
     "Predict with a trained run on a file and write the result through the run's workflow (`Workflow.infer`)."
     from medlab.workflows import get_workflow, load_config
-    rd = find_run_dir(run)
+    rd = find_run_dir(run, UsageError)
     cfg = load_config(rd)
     src = Path(input)
     if not src.exists(): raise UsageError(f"input {str(src)!r} does not exist")
@@ -217,7 +196,7 @@ def _launch(nproc: int, args: list[str]) -> int:
 
 def _cmd_resume(a):
     from medlab.workflows import get_workflow, load_config
-    rd = find_run_dir(a.run)
+    rd = find_run_dir(a.run, UsageError)
     info = run_info(rd)
     if info['finished']:
         print(f"run {str(rd)!r} already finished ({info['epochs_done']} epochs, checkpoints/final.pt written); nothing to resume")

@@ -10,7 +10,6 @@ import io
 import json
 import math
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,14 +17,14 @@ import numpy as np
 
 from .core import check_int
 from .epid import DetectorGrid, VMATPlan
+from .runs import RUN_MARKERS, list_runs, read_run
 from .viz import (BLEND_MODES, WINDOW_PRESETS, _EPIDArtists, _check_grid, _data_range_of, _diff_limit, _figure, _mask_kind,
-                        _mask_rgba, _pair, _patch_maps, _patch_rects, _sample, _show, as_volume, get_slice, load_metrics,
+                        _mask_rgba, _pair, _patch_maps, _patch_rects, _sample, _show, as_volume, get_slice,
                         patch_layout, per_slice_metrics, plot_dataset_stats, plot_training_summary, slice_aspect,
                         window_limits, worst_slice)
 
 # %% auto #0
-__all__ = ['RUN_MARKERS', 'SliceViewer', 'ReconstructionInspector', 'EPIDPlayer', 'PatchInspector', 'list_runs', 'read_run',
-           'RunBrowser']
+__all__ = ['SliceViewer', 'ReconstructionInspector', 'EPIDPlayer', 'PatchInspector', 'RunBrowser']
 
 # %% ../nbs/11_widgets.ipynb #9c9187ed
 class _Panel:
@@ -427,43 +426,6 @@ class PatchInspector(_Shows):
         self._share.axes.set_title(f'share of patch {k}' if k >= 0 else 'share of a patch')
         self._axis_drawn = a
         self.panel.render(relayout=relayout or new_axis)
-
-# %% ../nbs/11_widgets.ipynb #5de6ea73
-RUN_MARKERS = ('experiment_config.json', 'metrics.csv', 'checkpoints')
-
-def list_runs(runs_dir: str | os.PathLike = 'runs', # the folder holding one sub-folder per run
-             ) -> list[Path]: # run folders, newest first
-    "The run directories in `runs_dir` (sub-folders with `experiment_config.json`, `metrics.csv` or `checkpoints/`)."
-    p = Path(runs_dir)
-    if not p.is_dir(): raise FileNotFoundError(f"runs_dir {str(p)!r} does not exist or is not a folder")
-    runs = [d for d in p.iterdir() if d.is_dir() and any((d / m).exists() for m in RUN_MARKERS)]
-    if not runs:
-        raise ValueError(f"runs_dir {str(p)!r} holds no runs (sub-folders with {', '.join(RUN_MARKERS)}); "
-                         f"train with medlab.train.Learner(..., run_dir=...) or pass the folder that holds the run folders")
-    return sorted(runs, key=lambda d: (-d.stat().st_mtime, d.name))
-
-def _json_or_error(p, errors):
-    if not p.is_file(): return None
-    try: return json.loads(p.read_text())
-    except (OSError, ValueError) as e: errors.append(f'{p.name}: {e}'); return None
-
-def read_run(run_dir: str | os.PathLike, # one run folder
-            ) -> dict:
-    "What a run folder holds: `name`, `config`, `metrics` (columns), `checkpoints`, `plots`, `dataset_stats`, and `errors` for unreadable files."
-    d = Path(run_dir)
-    if not d.is_dir(): raise FileNotFoundError(f"run directory {str(d)!r} does not exist")
-    errors = []
-    out = {'name': d.name, 'path': d, 'config': _json_or_error(d / 'experiment_config.json', errors),
-           'dataset_stats': _json_or_error(d / 'dataset_stats.json', errors), 'metrics': None, 'checkpoints': [], 'plots': []}
-    if (d / 'metrics.csv').is_file():
-        try: out['metrics'] = load_metrics(d / 'metrics.csv')
-        except (OSError, ValueError) as e: errors.append(f'metrics.csv: {e}')
-    if (d / 'checkpoints').is_dir():
-        out['checkpoints'] = [{'name': f.name, 'bytes': f.stat().st_size, 'modified': datetime.fromtimestamp(f.stat().st_mtime).isoformat(timespec='seconds')}
-                              for f in sorted((d / 'checkpoints').iterdir()) if f.is_file()]
-    if (d / 'plots').is_dir(): out['plots'] = sorted(f for f in (d / 'plots').iterdir() if f.suffix.lower() == '.png')
-    out['errors'] = errors
-    return out
 
 # %% ../nbs/11_widgets.ipynb #c3b21a09
 def _mb(n): return f'{n / 1e6:.2f} MB' if n >= 1e5 else f'{n / 1e3:.1f} kB'

@@ -29,7 +29,9 @@ from ..core import (LRUCache, atomic_write_bytes, atomic_write_json, atomic_writ
                          seed_everything, torch_threads)
 from ..data import CachedDataset, GroupBatchSampler, PatchGridDataset, TransformedDataset, synthetic_transitions
 from ..metrics import fill_holes, remove_small_components
+from ..models import DiscriminatorStep
 from ..patches import reconstruct_volume
+from ..runs import best_checkpoint, new_run_dir
 from ..train import Callback
 
 _all_ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'new_run_dir',

@@ -14,7 +14,6 @@ import re
 import types
 import typing
 from dataclasses import dataclass, fields
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -24,14 +23,13 @@ import torch
 from torch import nn
 
 from ..data import load_volume, save_volume
+from ..runs import best_checkpoint, new_run_dir
 from ..core import atomic_write_bytes, atomic_write_json, check_int, check_range, seed_everything, torch_threads
-from ..distributed import broadcast_object, init_distributed, is_main_process
 from ..train import AMP, Learner, MemoryLogger, SCHEDULERS, Scheduler, Timing, load_model
 
 # %% auto #0
-__all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'new_run_dir',
-           'best_checkpoint', 'learning_summary', 'TrainingInterrupted', 'load_run_model', 'apply_overrides',
-           'volume_infer', 'read_array', 'write_npz']
+__all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'learning_summary',
+           'TrainingInterrupted', 'load_run_model', 'apply_overrides', 'volume_infer', 'read_array', 'write_npz']
 
 # %% ../../nbs/12_workflows.ipynb #ec7f4685
 def _type_name(tp) -> str:
@@ -222,34 +220,6 @@ def load_config(source, # a run directory, an `experiment_config.json`, a JSON f
 
 # %% ../../nbs/12_workflows.ipynb #6d60ba01
 log = logging.getLogger('medlab')
-
-def new_run_dir(cfg: WorkflowConfig, # the run's config (`runs_root`, `name`)
-               ) -> Path:
-    "A fresh `<runs_root>/<name>-<YYYYmmdd-HHMMSS>/` (a `-k` suffix if that exists already), created; under torchrun by rank 0 only, every rank gets its path."
-    init_distributed()   # under torchrun: the process group now (the Learner would make it later), so the ranks agree on one directory
-    rd = None
-    if is_main_process():
-        stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-        root = Path(cfg.runs_root)
-        rd, k = root / f"{cfg.name}-{stamp}", 1
-        while rd.exists(): rd, k = root / f"{cfg.name}-{stamp}-{k}", k + 1
-        rd.mkdir(parents=True)
-    return Path(broadcast_object(None if rd is None else str(rd)))
-
-# %% ../../nbs/12_workflows.ipynb #c7713f65
-_BEST = re.compile(r'^best-epoch=(\d+)-(.+)=([-+0-9.eEinfa]+)\.pt$')
-
-def best_checkpoint(run_dir: str | Path, # a run directory
-                    mode: str = 'min', # `'min'` or `'max'`: how the monitored metric ranks
-                   ) -> Path:
-    "The best `checkpoints/best-epoch=E-<metric>=V.pt` of a run (else `final.pt`, else `last.pt`)."
-    ck = Path(run_dir) / 'checkpoints'
-    if not ck.is_dir(): raise FileNotFoundError(f"run directory {str(run_dir)!r} has no checkpoints/ folder")
-    best = [(float(m.group(3)), p) for p in ck.glob('best-*.pt') if (m := _BEST.match(p.name))]
-    if best: return sorted(best, key=lambda t: t[0] if mode == 'min' else -t[0])[0][1]
-    for f in ('final.pt', 'last.pt'):
-        if (ck / f).is_file(): return ck / f
-    raise FileNotFoundError(f"{str(ck)!r} holds no checkpoint (best-*.pt, final.pt or last.pt)")
 
 # %% ../../nbs/12_workflows.ipynb #b30f9610
 def _fig_png(fig, path):

@@ -19,18 +19,17 @@ from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer
                                    _loader_kw, _mean_scores, _plot, _run_start)
 from ..data import make_loader, synthetic_ct_volume
 from ..metrics import codebook_usage, psnr, ssim
-from ..models import PatchDiscriminator3D, VQGAN3D, VQGANLoss, vqgan_discriminator_step
+from ..models import DiscriminatorStep, PatchDiscriminator3D, VQGAN3D, VQGANLoss
 from ..train import load_model
 from scipy.ndimage import gaussian_filter
 from ..data import PatchGridDataset
 from ..patches import reconstruct_volume
 from ..viz import compare_reconstruction
-from ..train import Callback
 from ..data import save_volume
 
 # %% auto #0
-__all__ = ['CTVQGANConfig', 'synthetic_ct_set', 'score_volume', 'ct_mean_volume_baseline', 'DiscriminatorStep', 'ct_model',
-           'run_ct_vqgan', 'evaluate_ct_vqgan', 'ct_predict', 'ct_infer', 'ct_synth']
+__all__ = ['CTVQGANConfig', 'synthetic_ct_set', 'score_volume', 'ct_mean_volume_baseline', 'ct_model', 'run_ct_vqgan',
+           'evaluate_ct_vqgan', 'ct_predict', 'ct_infer', 'ct_synth']
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #870cb97f
 @dataclass
@@ -112,24 +111,6 @@ def ct_mean_volume_baseline(train, # training volumes
     m = np.mean(np.stack(train), 0)
     s = [score_volume(m, v) for v in val]
     return {k: float(np.mean([x[k] for x in s])) for k in s[0]}
-
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #30985133
-class DiscriminatorStep(Callback):
-    "Learner callback: one discriminator update after each generator step (`medlab.models.vqgan_discriminator_step`)."
-    order, unique = 30, True
-    def __init__(self, loss, # the `VQGANLoss` holding the discriminator
-                 lr: float = 1e-4, # discriminator learning rate
-                ):
-        self.loss, self.lr = loss, float(lr)
-        self.opt = torch.optim.Adam(loss.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.9))
-    def config(self): return {'lr': self.lr, 'disc_start': self.loss.disc_start}
-    def before_fit(self, learn): self.loss.discriminator.to(learn.device)
-    def after_step(self, learn):
-        d = vqgan_discriminator_step(self.loss, learn.pred, learn.ys[0], self.opt, step=self.loss.step - 1)
-        self.last = {k: float(v) for k, v in d.items()}
-    def state_dict(self): return {'discriminator': self.loss.discriminator.state_dict(), 'opt': self.opt.state_dict(), 'step': self.loss.step}
-    def load_state_dict(self, state):
-        self.loss.discriminator.load_state_dict(state['discriminator']); self.opt.load_state_dict(state['opt']); self.loss.step = int(state['step'])
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #7693c8b2
 def ct_model(cfg: CTVQGANConfig, # the run's config
