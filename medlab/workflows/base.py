@@ -29,7 +29,8 @@ from ..train import AMP, Learner, MemoryLogger, SCHEDULERS, Scheduler, Timing, l
 
 # %% auto #0
 __all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'learning_summary',
-           'TrainingInterrupted', 'load_run_model', 'apply_overrides', 'volume_infer', 'read_array', 'write_npz']
+           'TrainingInterrupted', 'load_run_model', 'apply_overrides', 'volume_infer', 'read_array', 'write_npz',
+           'score_table']
 
 # %% ../../nbs/12_workflows.ipynb #ec7f4685
 def _type_name(tp) -> str:
@@ -387,3 +388,13 @@ def write_npz(path: str | Path, # where the `.npz` goes
     "Write arrays to an `.npz` atomically."
     buf = io.BytesIO(); np.savez(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue()) or Path(path)
+
+# %% ../../nbs/12_workflows.ipynb #d172f620
+def score_table(scores: Mapping, # an `evaluate` result (`evaluation.json`): `k` and `baseline_k` pairs, `baseline` names it
+               ) -> str:
+    "A markdown table with one row per metric that has a baseline: the model's value beside the baseline's."
+    rows = [(k, v, scores[f'baseline_{k}']) for k, v in scores.items()
+            if not k.startswith('baseline') and isinstance(v, (int, float)) and f'baseline_{k}' in scores]
+    if not rows: raise ValueError(f"scores hold no metric with a baseline_ counterpart (keys: {sorted(scores)})")
+    head = f"| metric | model | baseline ({scores.get('baseline', 'baseline')}) |\n|---|---|---|\n"
+    return head + '\n'.join(f"| {k} | {v:.4g} | {b:.4g} |" for k, v, b in rows)

@@ -19,6 +19,7 @@ from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer
                                    _loader_kw, _mean_scores, _plot, _run_start)
 from ..data import make_loader, synthetic_ct_volume
 from ..metrics import codebook_usage, psnr, ssim
+from ..train import Callback
 from ..models import DiscriminatorStep, PatchDiscriminator3D, VQGAN3D, VQGANLoss
 from ..train import load_model
 from scipy.ndimage import gaussian_filter
@@ -119,6 +120,11 @@ def ct_model(cfg: CTVQGANConfig, # the run's config
     return VQGAN3D(**cfg.model_kwargs)
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0db33650
+class _DiscriminatorCallback(DiscriminatorStep, Callback):
+    "`medlab.models.DiscriminatorStep` as a `medlab.train.Callback`: the Learner accepts `Callback` instances only."
+    @property
+    def name(self) -> str: return 'DiscriminatorStep'   # the name its state has in checkpoints
+
 def _ct_sets(cfg):
     vols = synthetic_ct_set(cfg.n_train_volumes + cfg.n_val_volumes, cfg.volume_shape, cfg.noise_std, seed=cfg.seed, smooth_vox=cfg.smooth_vox)
     return vols[:cfg.n_train_volumes], vols[cfg.n_train_volumes:]
@@ -136,7 +142,7 @@ def run_ct_vqgan(config, # a `CTVQGANConfig` (or anything `load_config` reads)
         loss = VQGANLoss(PatchDiscriminator3D(**cfg.disc_kwargs), model.last_layer, disc_start=cfg.disc_start, disc_weight=cfg.disc_weight)
         stats = {'train_volumes': len(train), 'val_volumes': len(val), 'patches_per_volume': len(tr_ds) // len(train),
                  'volume_shape': list(cfg.volume_shape), 'patch_size': list(cfg.patch_size), 'stride': list(cfg.stride)}
-        _fit(cfg, model, dl, vdl, loss, rd, callbacks=[DiscriminatorStep(loss, cfg.disc_lr)], resume_from=resume_from,
+        _fit(cfg, model, dl, vdl, loss, rd, callbacks=[_DiscriminatorCallback(loss, cfg.disc_lr)], resume_from=resume_from,
              dataset_stats=stats, input_key='image', target_key='image')
         evaluate_ct_vqgan(rd)
     return rd

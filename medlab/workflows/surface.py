@@ -254,7 +254,7 @@ def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surf
         o, r, b = _mean_scores(ours), _mean_scores(raw), _mean_scores(base)
         scores = {'checkpoint': ck.name, **o, 'score_before_postprocessing': r['score'], 'baseline': 'all background',
                   **{f'baseline_{k}': v for k, v in b.items()}}
-        z = lab.shape[0] // 2
+        z = int(np.asarray(lab).reshape(lab.shape[0], -1).sum(1).argmax())   # the depth slice with the most surface
         _plot(run_dir, 'surface_overlay.png', overlay_mask(img[z], prob[z]))
     return _finish(run_dir, scores)
 
