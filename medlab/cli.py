@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -20,10 +19,11 @@ import torch
 
 import medlab
 from .core import get_device
+from .runs import find_run_dir, read_metrics
 
 # %% auto #0
-__all__ = ['SEED_FLAGS', 'VOLUME_WORKFLOWS', 'SYNTH_KINDS', 'UsageError', 'read_config_file', 'parse_sets', 'build_config',
-           'find_run_dir', 'run_info', 'infer', 'synth', 'env_info', 'make_parser', 'main']
+__all__ = ['SEED_FLAGS', 'UsageError', 'read_config_file', 'parse_sets', 'build_config', 'run_info', 'infer', 'env_info',
+           'make_parser', 'main', 'synth_kinds', 'synth']
 
 # %% ../nbs/13_cli.ipynb #c2e13e69
 class UsageError(ValueError):
@@ -116,33 +116,12 @@ def build_config(source: str | os.PathLike | Mapping, # a YAML/JSON file, a run 
     except ValueError as e: raise UsageError(str(e)) from None
 
 # %% ../nbs/13_cli.ipynb #ab025dca
-def find_run_dir(path: str | os.PathLike, # a run directory, or a checkpoint inside its `checkpoints/`
-                ) -> Path:
-    "The run directory `path` names, or `UsageError` saying why it is not one."
-    p = Path(path)
-    if not p.exists(): raise UsageError(f"{str(p)!r} does not exist")
-    if p.is_file():
-        if p.parent.name == 'checkpoints': p = p.parent.parent
-        else: raise UsageError(f"{str(p)!r} is a file but not a checkpoint inside a run directory's checkpoints/ folder")
-    if not (p / 'experiment_config.json').is_file():
-        raise UsageError(f"{str(p)!r} is not a medlab run directory (it has no experiment_config.json)")
-    return p
-
-def _read_metrics(run_dir: Path) -> list[dict]:
-    f = run_dir / 'metrics.csv'
-    if not f.is_file(): return []
-    with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
-    def num(v):
-        try: return float(v)
-        except (TypeError, ValueError): return v
-    return [{k: num(v) for k, v in r.items() if v not in (None, '')} for r in rows]
-
 def run_info(run_dir: str | os.PathLike, # a run directory or a checkpoint inside one
             ) -> dict:
     "Workflow, config, last/best metrics, checkpoints, plots and status of a run, as a dict (`medlab info RUN_DIR`)."
-    rd = find_run_dir(run_dir)
+    rd = find_run_dir(run_dir, UsageError)
     cfg = read_config_file(rd / 'experiment_config.json')
-    rows = _read_metrics(rd)
+    rows = read_metrics(rd)
     ck = rd / 'checkpoints'
     ckpts = sorted(p.name for p in ck.glob('*.pt')) if ck.is_dir() else []
     monitor = next((k for k in ('val_main_task_loss', 'val_loss', 'train_loss') if rows and k in rows[-1]), None)
@@ -154,189 +133,27 @@ def run_info(run_dir: str | os.PathLike, # a run directory or a checkpoint insid
                 plots=sorted(p.name for p in (rd / 'plots').glob('*.png')) if (rd / 'plots').is_dir() else [],
                 evaluation=json.loads(ev.read_text()) if ev.is_file() else None)
 
-# %% ../nbs/13_cli.ipynb #2a9fa17a
-VOLUME_WORKFLOWS = ('surface', 'ct_vqgan')
-
-def _load_run_model(rd: Path, cfg, device):
-    "The run's model with its best weights (EMA weights where the run kept them), in eval mode on `device`."
-    from medlab.train import load_model
-    from medlab import workflows as W
-    build = getattr(W, f"{cfg.workflow}_model", None)
-    if build is None: raise UsageError(f"workflow {cfg.workflow!r} has no model builder medlab.workflows.{cfg.workflow}_model")
-    model = build(cfg)
-    ck = W.best_checkpoint(rd)
-    use_ema = bool(getattr(cfg, 'ema_decay', None))
-    try: model = load_model(ck, model=model, ema=use_ema)
-    except ValueError:
-        if not use_ema: raise
-        model = load_model(ck, model=model)
-    return model.to(device).eval(), ck
-
+# %% ../nbs/13_cli.ipynb #8f6c4ea9
 def infer(run: str | os.PathLike, # a run directory or a checkpoint inside one
-          input: str | os.PathLike, # the data to predict on (see above)
-          output: str | os.PathLike, # where the prediction goes: `.nii`/`.nii.gz`/`.npy` for volumes, `.npz` otherwise
-          patch_size: Sequence[int] | None = None, # sliding-window size (`None`: the run's training patch)
-          overlap: float = 0.5, # sliding-window overlap in [0, 1)
-          mode: str = 'gaussian', # blending: `'gaussian'`, `'linear'`, `'constant'` or `'hann'`
-          tta: bool = False, # flip test-time augmentation (volumes)
+          input: str | os.PathLike, # the data to predict on (what the run's workflow reads: see above)
+          output: str | os.PathLike, # where the prediction goes (the workflow says which extensions)
+          patch_size: Sequence[int] | None = None, # sliding-window size (`None`: the run's)
+          overlap: float | None = None, # sliding-window overlap in [0, 1) (`None`: the run's)
+          mode: str | None = None, # blending: `'gaussian'`, `'linear'`, `'constant'` or `'hann'` (`None`: the run's)
+          tta: bool | None = None, # flip test-time augmentation on or off (`None`: the run's)
           device: str | None = None, # `None`: the best available
-          progress: bool = True, # a progress bar over windows
+          progress: bool = True, # a progress bar where the workflow has one
          ) -> Path:
-    "Predict with a trained run on a file and write the result; returns the output path."
-    from medlab.workflows import load_config
-    rd = find_run_dir(run)
+    "Predict with a trained run on a file and write the result through the run's workflow (`Workflow.infer`)."
+    from medlab.workflows import get_workflow, load_config
+    rd = find_run_dir(run, UsageError)
     cfg = load_config(rd)
-    src, out = Path(input), Path(output)
+    src = Path(input)
     if not src.exists(): raise UsageError(f"input {str(src)!r} does not exist")
-    dev = get_device(device)
-    if cfg.workflow in VOLUME_WORKFLOWS: return _infer_volume(rd, cfg, src, out, patch_size, overlap, mode, tta, dev, progress)
-    if cfg.workflow == 'scar': return _infer_scar(rd, cfg, src, out, dev)
-    if cfg.workflow == 'epid': return _infer_epid(rd, cfg, src, out, dev)
-    raise UsageError(f"medlab infer does not handle workflow {cfg.workflow!r} yet; use medlab.workflows.evaluate_{cfg.workflow}")
-
-# %% ../nbs/13_cli.ipynb #565bdfca
-def _volume_output_ok(out: Path):
-    name = out.name.lower()
-    if not (name.endswith('.nii') or name.endswith('.nii.gz') or name.endswith('.npy')):
-        raise UsageError(f"output {str(out)!r} must end in .nii, .nii.gz or .npy for a volume prediction")
-
-def _canonical_axes(affine) -> tuple[np.ndarray, np.ndarray]:
-    "For each array axis of a volume with this `(d, h, w)` -> RAS+ affine: the canonical axis (D=S, H=A, W=R) it runs along, and whether backwards."
-    R = np.asarray(affine, dtype=np.float64)[:3, :3]
-    world = np.abs(R).argmax(0)                            # 0 = R, 1 = A, 2 = S: the closest world axis of each array axis
-    if len(set(world.tolist())) != 3: raise UsageError(f"the input's affine has two axes along the same direction: {R.round(3).tolist()}")
-    return 2 - world, R[world, np.arange(3)] < 0
-
-def _to_canonical(a: np.ndarray, canon, flip) -> np.ndarray:
-    for r in range(3):
-        if flip[r]: a = np.flip(a, r)
-    return np.transpose(a, np.argsort(canon))                # canonical axis c comes from the array axis with canon == c
-
-def _from_canonical(p: np.ndarray, canon, flip) -> np.ndarray:
-    p = np.transpose(p, canon)                              # array axis r is canonical axis canon[r]
-    for r in range(3):
-        if flip[r]: p = np.flip(p, r)
-    return np.ascontiguousarray(p)
-
-def _infer_volume(rd, cfg, src, out, patch_size, overlap, mode, tta, dev, progress):
-    from medlab.data import load_volume, save_volume
-    from medlab.patches import sliding_window_inference, tta_flips
-    _volume_output_ok(out)
-    if src.suffix.lower() == '.npz' and 'coordinates' in np.load(src).files:
-        raise UsageError(f"input {str(src)!r} holds scar coordinates, but run {str(rd)!r} is a {cfg.workflow!r} run: it expects a volume")
-    try: vol = load_volume(src, canonical=False)          # the file's own voxel order: the output lines up with it
-    except (ValueError, OSError) as e: raise UsageError(f"cannot read input {str(src)!r} as a volume: {e}") from None
-    arr = np.asarray(vol.array, dtype=np.float32)
-    if arr.ndim != 3: raise UsageError(f"input {str(src)!r} is a {arr.ndim}-D array {arr.shape}; a {cfg.workflow!r} run expects a 3-D volume (D, H, W)")
-    # the model sees the volume the way training saw it (medlab's canonical orientation), whatever the file's orientation
-    canon, flip = _canonical_axes(vol.affine)
-    model, ck = _load_run_model(rd, cfg, dev)
-    ps = tuple(patch_size) if patch_size else tuple(cfg.patch_size)
-    if len(ps) != 3: raise UsageError(f"--patch-size needs three numbers (D H W), got {list(ps)}")
-    x = torch.from_numpy(np.ascontiguousarray(_to_canonical(arr, canon, flip)))[None, None]
-    predictor = _volume_predictor(model, cfg)
-    if tta: predictor = tta_flips(predictor, dims=(0, 1, 2))   # every spatial axis
-    with torch.no_grad():
-        y = sliding_window_inference(x, predictor, ps, overlap=overlap, mode=mode, sw_batch_size=2,
-                                     sw_device=dev, device='cpu', progress=progress)   # a window larger than the volume is padded
-    pred = _from_canonical(y[0, 0].numpy(), canon, flip)   # back to the file's voxel order
-    if out.name.lower().endswith('.npy'): save_volume(out, pred)
-    else: save_volume(out, pred, spacing_mm=vol.spacing_mm, affine=vol.affine)
-    return out
-
-def _volume_predictor(model, cfg):
-    "The function sliding-window inference calls on each batch of windows: probabilities for surface, reconstructions for ct_vqgan."
-    if cfg.workflow == 'surface':
-        def seg(x):
-            y = model(x)
-            y = y[0] if isinstance(y, (list, tuple)) else y
-            return torch.sigmoid(y) if y.shape[1] == 1 else torch.softmax(y, 1)[:, 1:2]
-        return seg
-    def rec(x):
-        y = model(x)
-        return y['recon'] if isinstance(y, dict) else (y[0] if isinstance(y, (list, tuple)) else y)
-    return rec
-
-# %% ../nbs/13_cli.ipynb #10d1e1b8
-def _read_array(src: Path, key: str):
-    if src.suffix.lower() == '.npy': return np.load(src)
-    if src.suffix.lower() == '.npz':
-        z = np.load(src)
-        if key not in z.files: raise UsageError(f"input {str(src)!r} has no {key!r} array (it has {z.files})")
-        return z[key]
-    raise UsageError(f"input {str(src)!r} must be .npy or .npz")
-
-def _infer_scar(rd, cfg, src, out, dev):
-    from medlab.train import mc_predict
-    if not out.name.lower().endswith('.npz'): raise UsageError(f"output {str(out)!r} must end in .npz (it holds mean and std)")
-    c = np.asarray(_read_array(src, 'coordinates'), dtype=np.float32)
-    if c.ndim != 2 or c.shape[1] != 3:
-        raise UsageError(f"input {str(src)!r} holds an array of shape {c.shape}; a 'scar' run expects coordinates (N, 3)")
-    model, ck = _load_run_model(rd, cfg, dev)
-    npz = Path(cfg.npz_path) if cfg.npz_path else rd / 'data' / 'scar.npz'
-    if not npz.is_file(): raise UsageError(f"the run's training data {str(npz)!r} is gone: its coordinate scaler (scaler_min/max) is needed")
-    with np.load(npz) as z: lo, hi = z['scaler_min'].astype(np.float32), z['scaler_max'].astype(np.float32)
-    x = torch.from_numpy((c - lo) / (hi - lo)).float().to(dev)   # the training run's min/max scaling
-    mean, std = mc_predict(model, x, n=cfg.mc_inference)
-    _atomic_npz(out, mean=mean.reshape(-1).cpu().numpy(), std=std.reshape(-1).cpu().numpy())
-    return out
-
-def _infer_epid(rd, cfg, src, out, dev):
-    if not out.name.lower().endswith('.npz'): raise UsageError(f"output {str(out)!r} must end in .npz (it holds leaves, jaws and MU)")
-    f = np.asarray(_read_array(src, 'frames'), dtype=np.float32)
-    if f.ndim != 3 or f.shape[0] < 2:
-        raise UsageError(f"input {str(src)!r} holds an array of shape {f.shape}; an 'epid' run expects frames (N >= 2, H, W)")
-    if f.shape[1:] != (cfg.image_size, cfg.image_size):
-        raise UsageError(f"input frames are {f.shape[1]}x{f.shape[2]}, but the run was trained on {cfg.image_size}x{cfg.image_size} frames")
-    model, ck = _load_run_model(rd, cfg, dev)
-    fr = torch.from_numpy(f).to(dev)
-    with torch.no_grad(): pred = model.backward_net(fr[:-1], fr[1:])   # one estimate per consecutive pair
-    _atomic_npz(out, **{k: v.cpu().numpy() for k, v in pred.items()})
-    return out
-
-def _atomic_npz(path: Path, **arrays):
-    "Write an `.npz` atomically (a temporary file in the same folder, then `os.replace`)."
-    from medlab.core import atomic_write_bytes
-    import io as _io
-    buf = _io.BytesIO(); np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-# %% ../nbs/13_cli.ipynb #79183645
-SYNTH_KINDS = ('epid', 'ct', 'surface', 'transitions', 'scar')
-
-def synth(kind: str, # one of `SYNTH_KINDS`
-          out: str | os.PathLike, # folder to write into (created)
-          seed: int = 0, # seeds every draw
-          preset: str = 'ci', # `'ci'` (small) or `'full'` (the seeds' sizes)
-          count: int | None = None, # how many arcs / volumes / patients (`None`: the preset's)
-         ) -> list[Path]:
-    "Write synthetic data in the seed's on-disk layout; returns the files (or patient folders) written."
-    from medlab import data as D
-    if kind not in SYNTH_KINDS: raise UsageError(f"unknown kind {kind!r}; choose one of {list(SYNTH_KINDS)}")
-    if preset not in ('ci', 'full'): raise UsageError(f"--preset {preset!r} must be 'ci' or 'full'")
-    full = preset == 'full'
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    if kind == 'epid':
-        from medlab.epid import synthetic_epid_sequence
-        n, cps, px = (count or (4 if full else 3)), (2050 if full else 34), (256 if full else 64)
-        return [D.save_dataset(D.FramePairs.from_sequence(synthetic_epid_sequence(cps, px, seed=seed * 1000 + a, noise='poisson')),
-                               out / f"arc_{a:03d}.pt") for a in range(n)]
-    if kind in ('ct', 'surface'):
-        n = count or (2 if not full else 4); files = []
-        for v in range(n):
-            if kind == 'ct':
-                img = D.synthetic_ct_volume((604, 512, 512) if full else (32, 48, 48), noise_std=0.02, seed=seed * 1000 + v)
-                files.append(D.save_volume(out / f"volume_{v + 1:03d}.nii.gz", np.asarray(img, np.float32), spacing_mm=(1.0, 1.0, 1.0)))
-            else:
-                img, lab = D.synthetic_surface_volume((160, 272, 272) if full else (24, 48, 48), seed=seed * 1000 + v)
-                files.append(D.save_volume(out / f"image_{v:03d}.nii.gz", np.asarray(img, np.float32), spacing_mm=(1.0, 1.0, 1.0)))
-                files.append(D.save_volume(out / f"label_{v:03d}.nii.gz", np.asarray(lab, np.uint8), spacing_mm=(1.0, 1.0, 1.0)))
-        return files
-    if kind == 'transitions':
-        root = D.synthetic_transitions(out, n_patients=count or (20 if full else 4), n_records=150 if full else 12,
-                                       image_size=224 if full else 64, seed=seed)
-        return sorted(p for p in Path(root).iterdir() if p.is_dir())
-    return [D.synthetic_scar_groups(out / 'scar.npz', n_groups=count or (1000 if full else 40), seed=seed)]
+    over = {k: v for k, v in dict(patch_size=patch_size, overlap=overlap, mode=mode, tta=tta).items() if v is not None}
+    if 'patch_size' in over: over['patch_size'] = tuple(int(p) for p in over['patch_size'])
+    try: return Path(get_workflow(cfg.workflow).infer(rd, src, Path(output), device=get_device(device), progress=progress, **over))
+    except ValueError as e: raise UsageError(str(e)) from None
 
 # %% ../nbs/13_cli.ipynb #531fbb48
 class _Parser(argparse.ArgumentParser):
@@ -379,7 +196,7 @@ def _launch(nproc: int, args: list[str]) -> int:
 
 def _cmd_resume(a):
     from medlab.workflows import get_workflow, load_config
-    rd = find_run_dir(a.run)
+    rd = find_run_dir(a.run, UsageError)
     info = run_info(rd)
     if info['finished']:
         print(f"run {str(rd)!r} already finished ({info['epochs_done']} epochs, checkpoints/final.pt written); nothing to resume")
@@ -419,9 +236,10 @@ def make_parser() -> argparse.ArgumentParser:
     from medlab.patches import BLEND_MODES
     p = _Parser(prog='medlab', description='medlab: medical-imaging deep learning research toolkit')
     sub = p.add_subparsers(dest='cmd', required=True, parser_class=_Parser, metavar='{demo,train,resume,infer,synth,info}')
-    names = ('epid', 'ct_vqgan', 'surface', 'probe_guidance', 'scar')
+    from medlab.workflows import WORKFLOWS
+    names = list(WORKFLOWS)   # in registration order
     d = sub.add_parser('demo', help="a workflow's ci preset on synthetic data; prints the run directory")
-    d.add_argument('workflow', nargs='?', default='epid', choices=names, help='the workflow (default: epid)')
+    d.add_argument('workflow', nargs='?', default=names[0], choices=names, help=f'the workflow (default: {names[0]})')
     d.add_argument('--out', default='runs', help='parent folder of the run directory (default: runs)')
     d.add_argument('--seed', type=int, default=0); d.add_argument('--device', default=None)
     t = sub.add_parser('train', help='train a workflow from a YAML/JSON config')
@@ -436,12 +254,15 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--set', action='append', metavar='KEY=VALUE', help='change a knob for the rest of the run (e.g. max_runtime_s=null)')
     i = sub.add_parser('infer', help="predict with a trained run on a file")
     i.add_argument('run', help='a run directory or a checkpoint inside one'); i.add_argument('input'); i.add_argument('output')
-    i.add_argument('--patch-size', type=int, nargs=3, default=None, metavar=('D', 'H', 'W'))
-    i.add_argument('--overlap', type=float, default=0.5); i.add_argument('--mode', default='gaussian', choices=sorted(BLEND_MODES))
-    i.add_argument('--tta', action='store_true', help='flip test-time augmentation'); i.add_argument('--device', default=None)
+    i.add_argument('--patch-size', type=int, nargs=3, default=None, metavar=('D', 'H', 'W'), help="default: the run's")
+    i.add_argument('--overlap', type=float, default=None, help="sliding-window overlap in [0, 1) (default: the run's)")
+    i.add_argument('--mode', default=None, choices=sorted(BLEND_MODES), help="blending window (default: the run's)")
+    i.add_argument('--tta', action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test-time augmentation on or off (default: the run's)")
+    i.add_argument('--device', default=None)
     i.add_argument('--quiet', action='store_true', help='no progress bar')
     s = sub.add_parser('synth', help="write synthetic data in a seed's on-disk layout")
-    s.add_argument('kind', choices=SYNTH_KINDS); s.add_argument('out')
+    s.add_argument('kind', help='the data to write, e.g. ct, surface, transitions (the kinds the workflows register)'); s.add_argument('out')
     s.add_argument('--seed', type=int, default=0); s.add_argument('--preset', choices=('ci', 'full'), default='ci')
     s.add_argument('--count', type=int, default=None, help='arcs / volumes / patients (default: the preset\'s)')
     n = sub.add_parser('info', help='a run\'s summary, or (alone) the environment')
@@ -465,3 +286,22 @@ def main(argv: list[str] | None = None, # arguments (default: `sys.argv[1:]`)
         return 2
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # `python -m medlab.cli` (torchrun's `-m`); not in a notebook
+
+# %% ../nbs/13_cli.ipynb #79183645
+def synth_kinds() -> dict:
+    "The kinds `medlab synth` writes (`'ct'`, `'transitions'`, ...) -> the workflow entry that writes them."
+    from medlab.workflows import WORKFLOWS
+    return {w.data_kind or w.name: w for w in WORKFLOWS.values() if w.synth is not None}
+
+def synth(kind: str, # one of `synth_kinds()`
+          out: str | os.PathLike, # folder to write into (created)
+          seed: int = 0, # seeds every draw
+          preset: str = 'ci', # `'ci'` (small) or `'full'` (the seeds' sizes)
+          count: int | None = None, # how many arcs / volumes / patients (`None`: the preset's)
+         ) -> list[Path]:
+    "Write synthetic data in the seed's on-disk layout (the workflow's `synth`); returns the files (or folders) written."
+    kinds = synth_kinds()
+    if kind not in kinds: raise UsageError(f"unknown kind {kind!r}; choose one of {list(kinds)}")
+    if preset not in ('ci', 'full'): raise UsageError(f"--preset {preset!r} must be 'ci' or 'full'")
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    return kinds[kind].synth(out, seed=seed, preset=preset, count=count)

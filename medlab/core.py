@@ -25,7 +25,7 @@ import torch
 __all__ = ['ENV_PREFIXES', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'get_device', 'get_rng_state',
            'set_rng_state', 'seed_everything', 'env_str', 'env_int', 'env_float', 'env_bool', 'atomic_save',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError', 'safe_load', 'nbytes_of',
-           'LRUCache', 'Timer']
+           'LRUCache', 'Timer', 'torch_threads']
 
 # %% ../nbs/00_core.ipynb #f72bb615
 def _describe(x):
@@ -457,3 +457,13 @@ class Timer:
         return (self.end if self.end is not None else time.perf_counter()) - self.start
 
     def __repr__(self): return f"[TIMER] {self.name or 'block'}: {self.seconds:.4f}s"
+
+# %% ../nbs/00_core.ipynb #9f718028
+@contextlib.contextmanager
+def torch_threads(n: int | None, # threads for the block (`None`: leave torch's setting)
+                 ):
+    "Run a block with `torch.set_num_threads(n)`, restoring the previous count after."
+    old = torch.get_num_threads()
+    if n is not None: torch.set_num_threads(int(n))
+    try: yield
+    finally: torch.set_num_threads(old)

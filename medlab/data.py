@@ -27,7 +27,7 @@ __all__ = ['DATASET_FORMAT', 'SPLIT_NAMES', 'TRANSITIONS_FILE', 'POSE_COMPONENTS
            'to_device', 'patient_splits', 'find_patients', 'read_transitions', 'TransitionsDataset', 'dataset_stats',
            'synthetic_transitions', 'GroupPointsDataset', 'GroupBatchSampler', 'synthetic_scar_groups', 'VolumeCache',
            'synthetic_ct_volume', 'synthetic_surface_volume', 'Volume', 'load_volume', 'save_volume',
-           'RandomPatchDataset', 'synthetic_epid_sequence']
+           'RandomPatchDataset', 'PatchGridDataset', 'TransformedDataset', 'CachedDataset', 'synthetic_epid_sequence']
 
 # %% ../nbs/06_data.ipynb #bd62fb01
 class LazyCacheMixin:
@@ -1282,3 +1282,52 @@ class RandomPatchDataset(LazyCacheMixin, Dataset):
                'volume': v, 'start': torch.as_tensor(start, dtype=torch.int64)}
         if lab is not None: out['label'] = torch.from_numpy(np.ascontiguousarray(lab[sl])[None])
         return out
+
+# %% ../nbs/06_data.ipynb #471455ad
+from itertools import product
+from .patches import patch_starts
+
+class PatchGridDataset(torch.utils.data.Dataset):
+    "Every patch of a regular grid over each volume, cut on demand: `{'image': (1, *patch), 'volume': v, 'start': (3,)}`."
+    def __init__(self,
+                 volumes: Sequence, # `(D, H, W)` arrays or tensors
+                 patch_size, # `(pd, ph, pw)`
+                 stride, # `(sd, sh, sw)`
+                ):
+        self.volumes = [torch.as_tensor(v, dtype=torch.float32) for v in volumes]
+        self.patch_size = tuple(int(p) for p in patch_size)
+        self.index = [(v, st) for v, vol in enumerate(self.volumes)
+                      for st in product(*patch_starts(tuple(vol.shape), self.patch_size, tuple(stride)))]
+
+    def __len__(self): return len(self.index)
+
+    def __getitem__(self, k: int) -> dict:
+        v, st = self.index[k]
+        vol = self.volumes[v]
+        sl = tuple(slice(s, s + p) for s, p in zip(st, self.patch_size))
+        patch = vol[sl]
+        if tuple(patch.shape) != self.patch_size:   # an axis shorter than the patch: zero-pad at the end
+            patch = torch.nn.functional.pad(patch, [a for s, p in reversed(list(zip(patch.shape, self.patch_size))) for a in (0, p - s)])
+        return {'image': patch[None].contiguous(), 'volume': v, 'start': torch.tensor(st)}
+
+# %% ../nbs/06_data.ipynb #df06a0c5
+class TransformedDataset(torch.utils.data.Dataset):
+    "A dataset whose dict samples pass through `transform` (e.g. a `medlab.augment.Compose`); `set_epoch` is passed on."
+    def __init__(self, ds, # the dataset
+                 transform: Callable | None, # `transform(sample) -> sample`; `None`: samples pass unchanged
+                ): self.ds, self.transform = ds, transform
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, k):
+        s = self.ds[k]
+        return self.transform(s) if self.transform is not None else s
+    def set_epoch(self, epoch: int):
+        if hasattr(self.ds, 'set_epoch'): self.ds.set_epoch(epoch)
+
+# %% ../nbs/06_data.ipynb #b8aed2da
+class CachedDataset(torch.utils.data.Dataset):
+    "Each sample of a deterministic dataset kept in memory after its first read (`medlab.core.LRUCache`); per worker with workers."
+    def __init__(self, ds, # a dataset whose samples do not change between reads (no random augmentation)
+                 max_bytes: int | None = None, # most bytes kept (`None`: every sample)
+                ): self.ds, self.cache = ds, LRUCache(max(len(ds), 1), max_bytes)
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, k): return self.cache.get_or_create(int(k), self.ds.__getitem__)

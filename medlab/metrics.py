@@ -20,7 +20,8 @@ from .losses import code_usage
 # %% auto #0
 __all__ = ['EmptyMaskWarning', 'mae', 'nmse', 'nrmse', 'psnr', 'gaussian_blur', 'ssim', 'dice', 'iou', 'surface_distances',
            'hd95', 'assd', 'surface_dice', 'cldice', 'betti_numbers', 'betti_errors', 'variation_of_information',
-           'topo_score', 'surface_detection_score', 'codebook_usage', 'MetricTracker']
+           'topo_score', 'surface_detection_score', 'codebook_usage', 'MetricTracker', 'remove_small_components',
+           'fill_holes']
 
 # %% ../nbs/05_metrics.ipynb #ee02a4de
 class EmptyMaskWarning(UserWarning):
@@ -800,3 +801,40 @@ class MetricTracker(_MetricStore):
                  + (f" ({s['n_nonfinite']} non-finite)" if s['n_nonfinite'] else '')
                  for k, s in self.summary().items()]
         return f"MetricTracker({len(self)} updates: " + (', '.join(parts) or 'empty') + ')'
+
+# %% ../nbs/05_metrics.ipynb #ce51739e
+def remove_small_components(mask, # boolean/0-1 array `(D, H, W)` (or 2-D)
+                            min_size: int = 64, # components with fewer voxels are removed
+                            connectivity: int | None = None, # 1 (faces) .. ndim (corners); `None`: ndim (full)
+                           ) -> np.ndarray:
+    "`mask` without its connected components smaller than `min_size` voxels (a new boolean array)."
+    m = np.asarray(mask.detach().cpu() if torch.is_tensor(mask) else mask)
+    if m.ndim not in (2, 3): raise ValueError(f"mask must be 2-D or 3-D, got shape {m.shape}")
+    m = m.astype(bool)
+    min_size = check_int(min_size, 'min_size', 0)
+    conn = m.ndim if connectivity is None else check_int(connectivity, 'connectivity', 1, m.ndim)
+    lab, n = ndimage.label(m, ndimage.generate_binary_structure(m.ndim, conn))
+    if n == 0 or min_size == 0: return m.copy()
+    sizes = np.bincount(lab.ravel())
+    keep = sizes >= min_size; keep[0] = False
+    return keep[lab]
+
+# %% ../nbs/05_metrics.ipynb #f08bba0a
+def fill_holes(mask, # boolean/0-1 array `(D, H, W)` (or 2-D)
+               max_size: int | None = None, # fill only holes of at most this many voxels (`None`: every enclosed hole)
+               connectivity: int = 1, # connectivity of the background (1: faces), the convention of `scipy.ndimage.binary_fill_holes`
+              ) -> np.ndarray:
+    "`mask` with its enclosed background holes filled (background not connected to the border); a new boolean array."
+    m = np.asarray(mask.detach().cpu() if torch.is_tensor(mask) else mask)
+    if m.ndim not in (2, 3): raise ValueError(f"mask must be 2-D or 3-D, got shape {m.shape}")
+    m = m.astype(bool)
+    conn = check_int(connectivity, 'connectivity', 1, m.ndim)
+    lab, n = ndimage.label(~m, ndimage.generate_binary_structure(m.ndim, conn))
+    if n == 0: return m.copy()
+    border = np.zeros(n + 1, bool)
+    for ax in range(m.ndim):
+        for idx in (0, -1): border[np.unique(np.take(lab, idx, axis=ax))] = True
+    hole = ~border; hole[0] = False
+    if max_size is not None:
+        hole &= np.bincount(lab.ravel(), minlength=n + 1) <= check_int(max_size, 'max_size', 0)
+    return m | hole[lab]

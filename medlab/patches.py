@@ -24,7 +24,7 @@ from .distributed import barrier, dist_timeout_s, get_rank, get_world_size, is_d
 
 # %% auto #0
 __all__ = ['BLEND_MODES', 'OUT_DTYPES', 'patch_starts', 'blend_window', 'extract_patches', 'blend_patches',
-           'sliding_window_inference', 'tta_flips', 'open_array', 'create_output']
+           'sliding_window_inference', 'tta_flips', 'open_array', 'create_output', 'reconstruct_volume']
 
 # %% ../nbs/02_patches.ipynb #95c7e47b
 def _starts_1d(size, patch, stride, pad, axis=''):
@@ -740,3 +740,23 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
     if world > 1: _wait_all(rec, -(-D // c0))
     return out
 
+
+# %% ../nbs/02_patches.ipynb #9429aca5
+@torch.no_grad()
+def reconstruct_volume(model: Callable, # patches `(B, 1, *patch)` -> `{'recon': (B, 1, *patch), 'codes': ...}` (a `VQGAN3D`)
+                       volume, # `(D, H, W)`
+                       patch_size, # `(pd, ph, pw)`
+                       stride, # `(sd, sh, sw)`
+                       mode: str = 'linear', # blending window
+                       batch_size: int = 4, # patches per forward pass
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    "The blended whole-volume reconstruction `(D, H, W)` and all the codes used `(N,)`."
+    model.eval()
+    dev = next(model.parameters()).device
+    v = torch.as_tensor(volume, dtype=torch.float32)
+    patches, starts = extract_patches(v[None], tuple(patch_size), tuple(stride))
+    recs, codes = [], []
+    for i in range(0, len(patches), batch_size):
+        out = model(patches[i:i + batch_size].to(dev))
+        recs.append(out['recon'].float().cpu()); codes.append(out['codes'].reshape(-1).cpu())
+    return blend_patches(torch.cat(recs), starts, (1, *v.shape), mode)[0], torch.cat(codes)
