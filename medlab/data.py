@@ -20,14 +20,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .core import (CheckpointError, LRUCache, as_tuple, check_int, atomic_save, atomic_write_bytes, atomic_write_json,
                          check_finite, check_ndim, check_range, env_bool, env_int, get_device, safe_load)
-from .volumes import Volume, VolumeFileError, check_volumes, load_volume, save_volume
+from .volumes import (CachedVolume, Volume, VolumeFileError, check_volumes, load_volume, prepare_cache,
+                            save_volume)
 
 # %% auto #0
 __all__ = ['DATASET_FORMAT', 'SPLIT_NAMES', 'TRANSITIONS_FILE', 'POSE_COMPONENTS', 'SCAR_KEYS', 'LazyCacheMixin', 'FramePairs',
            'save_dataset', 'load_dataset', 'ConcatDataset', 'ConsecutiveBatchSampler', 'loader_settings', 'make_loader',
            'to_device', 'patient_splits', 'find_patients', 'read_transitions', 'TransitionsDataset', 'dataset_stats',
            'synthetic_transitions', 'GroupPointsDataset', 'GroupBatchSampler', 'synthetic_scar_groups', 'VolumeCache',
-           'synthetic_ct_volume', 'synthetic_surface_volume', 'RandomPatchDataset', 'synthetic_epid_sequence']
+           'synthetic_ct_volume', 'synthetic_surface_volume', 'RandomPatchDataset', 'StreamedPatchDataset',
+           'synthetic_epid_sequence']
 
 # %% ../nbs/06_data.ipynb #bd62fb01
 class LazyCacheMixin:
@@ -948,4 +950,59 @@ class RandomPatchDataset(LazyCacheMixin, Dataset):
         out = {'image': torch.from_numpy(patch if patch.ndim == 4 else patch[None]),
                'volume': v, 'start': torch.as_tensor(start, dtype=torch.int64)}
         if lab is not None: out['label'] = torch.from_numpy(np.ascontiguousarray(lab[sl])[None])
+        return out
+
+# %% ../nbs/06_data.ipynb #f51d07ca
+class StreamedPatchDataset(Dataset):
+    "Random 3-D patches read from prepared `CachedVolume`s, centred on stored foreground voxels with a probability."
+    def __init__(self,
+                 volumes: Sequence, # `CachedVolume`s (or their entry folders), from `prepare_cache`
+                 patch_size, # `(pd, ph, pw)` or one int
+                 samples_per_volume: int = 1, # patches drawn from each volume per epoch
+                 foreground_ratio: float = 0.5, # probability that a patch is centred on a stored foreground voxel
+                 foreground_classes=None, # label values that count as foreground; `None`: every stored one
+                 seed: int = 0, # randomness comes from `(seed, epoch, index)`
+                 cache: VolumeCache | None = None, # keep whole volumes in RAM through this bounded cache
+                ):
+        self.volumes = [v if isinstance(v, CachedVolume) else CachedVolume(v) for v in volumes]
+        if not self.volumes: raise ValueError("volumes is empty")
+        self.patch_size = tuple(check_int(v, 'patch_size', 1) for v in as_tuple(patch_size, 3, 'patch_size'))
+        self.samples_per_volume = check_int(samples_per_volume, 'samples_per_volume', 1)
+        self.foreground_ratio = float(check_range(foreground_ratio, 'foreground_ratio', 0, 1))
+        self.foreground_classes = None if foreground_classes is None else [int(c) for c in foreground_classes]
+        self.seed, self.epoch, self.cache = int(seed), 0, cache
+        for i, v in enumerate(self.volumes):
+            if any(s < p for s, p in zip(v.shape, self.patch_size)):
+                raise ValueError(f"volumes[{i}] ({v.meta['source']['path']!r}) of shape {v.shape} is smaller than "
+                                 f"patch_size={self.patch_size}")
+
+    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+    def __len__(self): return len(self.volumes) * self.samples_per_volume
+
+    def _start(self, cv: CachedVolume, rng) -> np.ndarray:
+        shape, ps = np.array(cv.shape), np.array(self.patch_size)
+        classes = [c for c in (cv.classes if self.foreground_classes is None else self.foreground_classes)
+                   if len(cv.foreground(c))]
+        if classes and rng.random() < self.foreground_ratio:
+            fg = cv.foreground(classes[rng.integers(len(classes))])
+            return np.clip(fg[rng.integers(len(fg))].astype(np.int64) - ps // 2, 0, shape - ps)
+        return np.array([rng.integers(0, s - p + 1) for s, p in zip(shape, ps)])
+
+    def __getitem__(self, k: int) -> dict:
+        k = int(k)
+        if not 0 <= k < len(self):
+            raise IndexError(f"index {k} is out of range for StreamedPatchDataset of length {len(self)}")
+        v = k // self.samples_per_volume
+        cv = self.volumes[v]
+        start = self._start(cv, np.random.default_rng([self.seed, self.epoch, k]))
+        if self.cache is None:
+            img = cv.read(start, self.patch_size)
+            lab = cv.read(start, self.patch_size, 'label') if cv.has_label else None
+        else:
+            whole_img, whole_lab = self.cache.get_or_load(str(cv.folder), lambda _: cv.load())
+            sl = tuple(slice(int(a), int(a) + p) for a, p in zip(start, self.patch_size))
+            img = np.ascontiguousarray(whole_img[sl])
+            lab = None if whole_lab is None else np.ascontiguousarray(whole_lab[sl])
+        out = {'image': torch.from_numpy(img[None]), 'volume': v, 'start': torch.as_tensor(start, dtype=torch.int64)}
+        if lab is not None: out['label'] = torch.from_numpy(lab[None])
         return out
