@@ -22,7 +22,6 @@ cache's size against the raw voxels. Temporary files live in a temporary folder,
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -68,8 +67,9 @@ def start_memory_sampler():
 
 
 def peak_rss_mb() -> float:
-    "Peak memory of the process tree (PSS sum, sampled) in MB, and never below this process's own peak RSS."
-    return max(_PEAK[0] / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    "Peak memory of the process tree (PSS sum, sampled) in MB. (`ru_maxrss` would not do: Linux carries the parent's
+    high-water mark over `fork` + `exec`, so every fresh process would report the launcher's peak.)"
+    return _PEAK[0] / 2**20
 
 
 def timed(loader, n_patches: int, rounds: int = 3) -> float:
@@ -219,9 +219,9 @@ def main():
                   f"zarr v3 64^3 zstd {r['zarr_patches_per_s']:.0f} patches/s, in-RAM arrays {r['ram_patches_per_s']:.0f} patches/s; "
                   f"size npy {r['npy_bytes'] / 1e6:.1f} MB, zarr {r['zarr_bytes'] / 1e6:.1f} MB; "
                   f"conversion npy {r['npy_convert_s']:.1f} s, zarr {r['zarr_convert_s']:.1f} s")
-        print(f"\n{'loader (1 worker)':<28}{'patches/s':>12}{'peak RSS MB':>14}")
+        print(f"\n{'loader (1 worker)':<28}{'patches/s':>12}{'peak MB (PSS)':>15}")
         for mode in ('medlab', 'ram', 'monai', 'torchio'):
-            if mode in res: print(f"{mode:<28}{res[mode]['patches_per_s']:>12.1f}{res[mode]['peak_rss_mb']:>14.0f}")
+            if mode in res: print(f"{mode:<28}{res[mode]['patches_per_s']:>12.1f}{res[mode]['peak_rss_mb']:>15.0f}")
         if 'medlab' in res:
             m = res['medlab']
             if 'ram' in res: print(f"\ncache / RAM patches/s: {m['patches_per_s'] / res['ram']['patches_per_s']:.2f} (target >= 0.7)")
@@ -229,7 +229,7 @@ def main():
             if peers:
                 fast = max(peers, key=lambda k: res[k]['patches_per_s']); lean = min(peers, key=lambda k: res[k]['peak_rss_mb'])
                 print(f"medlab / fastest peer ({fast}) patches/s: {m['patches_per_s'] / res[fast]['patches_per_s']:.1f}x (target >= 5)")
-                print(f"medlab / leanest peer ({lean}) peak RSS: {m['peak_rss_mb'] / res[lean]['peak_rss_mb']:.2f} (target <= 1)")
+                print(f"medlab / leanest peer ({lean}) peak memory: {m['peak_rss_mb'] / res[lean]['peak_rss_mb']:.2f} (target <= 1)")
 
 
 if __name__ == '__main__':
