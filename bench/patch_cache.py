@@ -67,8 +67,8 @@ def start_memory_sampler():
 
 
 def peak_rss_mb() -> float:
-    "Peak memory of the process tree (PSS sum, sampled) in MB. (`ru_maxrss` would not do: Linux carries the parent's
-    high-water mark over `fork` + `exec`, so every fresh process would report the launcher's peak.)"
+    """Peak memory of the process tree (PSS sum, sampled) in MB. (`ru_maxrss` would not do: Linux carries the parent's
+    high-water mark over `fork` + `exec`, so every fresh process would report the launcher's peak.)"""
     return _PEAK[0] / 2**20
 
 
