@@ -29,7 +29,8 @@ __all__ = ['DATASET_FORMAT', 'SPLIT_NAMES', 'TRANSITIONS_FILE', 'POSE_COMPONENTS
            'to_device', 'patient_splits', 'find_patients', 'read_transitions', 'TransitionsDataset', 'dataset_stats',
            'synthetic_transitions', 'GroupPointsDataset', 'GroupBatchSampler', 'synthetic_scar_groups', 'VolumeCache',
            'synthetic_ct_volume', 'synthetic_surface_volume', 'RandomPatchDataset', 'StreamedPatchDataset',
-           'synthetic_epid_sequence']
+           'synthetic_epid_sequence', 'Volume', 'VolumeFileError', 'CachedVolume', 'check_volumes', 'load_volume',
+           'prepare_cache', 'save_volume']
 
 # %% ../nbs/06_data.ipynb #bd62fb01
 class LazyCacheMixin:
@@ -948,6 +949,9 @@ def synthetic_surface_volume(shape=(32, 64, 64), # `(D, H, W)` or one int
     image = gaussian_filter(label.astype(np.float32), 0.7)
     image = image / max(image.max(), 1e-6) + g.normal(0, noise_std, label.shape).astype(np.float32)
     return image.astype(np.float32), label
+
+# %% ../nbs/06_data.ipynb #4897b2f6
+_all_ = ['Volume', 'VolumeFileError', 'CachedVolume', 'check_volumes', 'load_volume', 'prepare_cache', 'save_volume']
 
 # %% ../nbs/06_data.ipynb #b3341c38
 class RandomPatchDataset(LazyCacheMixin, Dataset):
