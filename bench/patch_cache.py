@@ -12,8 +12,8 @@ one warm-up pass (which fills the peers' caches), then `--patches` timed patches
 - `torchio`: `SubjectsDataset` + `Queue(LabelSampler, samples_per_volume=4)` (skipped when torchio is missing).
 
 Peak memory is that of the process and its loader worker together: the sum of their PSS (shared pages
-counted once), sampled every 0.1 s. Patches/s is the median of 3 timed rounds. Separately, in one
-process without a loader, the cache format choice: `.npy` memory map against zarr v3 (64^3 chunks, zstd) on the same
+counted once), sampled every 0.5 s (reading smaps costs CPU). Patches/s is the median of 3 timed rounds.
+Separately, in one process without a loader, the cache format choice: `.npy` memory map against zarr v3 (64^3 chunks, zstd) on the same
 random patches, with conversion time and size. Preparation is reported as seconds per GB of source voxels and the
 cache's size against the raw voxels. Temporary files live in a temporary folder, deleted at the end.
 
@@ -53,7 +53,7 @@ _PEAK = [0]
 
 
 def start_memory_sampler():
-    "Sample the memory of this process and its loader workers every 0.1 s: the sum of their PSS (shared pages split)."
+    "Sample the memory of this process and its loader workers every 0.5 s: the sum of their PSS (shared pages split)."
     import threading
     import psutil
     me = psutil.Process()
@@ -62,7 +62,7 @@ def start_memory_sampler():
         while True:
             try: tot = sum(p.memory_full_info().pss for p in [me, *me.children(recursive=True)])
             except psutil.Error: tot = 0
-            _PEAK[0] = max(_PEAK[0], tot); time.sleep(0.1)
+            _PEAK[0] = max(_PEAK[0], tot); time.sleep(0.5)
     threading.Thread(target=loop, daemon=True).start()
 
 
