@@ -90,6 +90,9 @@ class WorkflowConfig:
     num_threads: int | None = None # torch CPU threads during the run (`None`: leave torch's setting)
     timing_every: int = 50 # one `[TIMING]` line every this many batches (the seeds' `EPID_TIMING_EVERY`)
     timing_max: int = 20 # at most this many `[TIMING]` lines per phase
+    data_dir: str | None = None # the user's data in the seed's layout (`None`: synthetic data written into the run)
+    steps_per_epoch: int | None = None # batches per epoch from a sampler that never runs dry (`None`: one pass)
+    max_runtime_s: float | None = None # stop cleanly at a batch boundary after this long (`None`: no cap)
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -105,6 +108,8 @@ class WorkflowConfig:
         check_range(self.weight_decay, 'weight_decay', 0, None)
         if self.num_workers is not None: check_int(self.num_workers, 'num_workers', 0)
         if self.num_threads is not None: check_int(self.num_threads, 'num_threads', 1)
+        if self.steps_per_epoch is not None: check_int(self.steps_per_epoch, 'steps_per_epoch', 1)
+        if self.max_runtime_s is not None: check_range(self.max_runtime_s, 'max_runtime_s', 0, None, lo_inclusive=False)
         if self.amp not in (None, 'bf16', 'fp16'): raise ValueError(f"amp={self.amp!r} must be 'bf16', 'fp16' or None")
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={self.scheduler!r} must be None or one of {SCHEDULERS}")
@@ -168,6 +173,8 @@ class Workflow:
     description: str = '' # one line for listings
     synth: Callable | None = None # `synth(out, seed=0, preset='ci', count=None) -> [paths]`: data in the seed's layout
     data_kind: str = '' # the kind `medlab synth` writes for it (`''`: the workflow's name)
+    check_data: Callable | None = None # `check_data(data_dir, config=None) -> [row dicts]`: `medlab check-data`
+    plan: Callable | None = None # `plan(config) -> medlab.memory.MemoryEstimate`: `medlab plan`, `run`'s pre-flight
 
 # %% ../../nbs/12_workflows.ipynb #c87d16de
 WORKFLOWS: dict[str, Workflow] = {}
@@ -182,11 +189,14 @@ def register(name: str, # registry key
              description: str = '', # one line for listings
              synth: Callable | None = None, # writes synthetic data in the seed's on-disk layout
              data_kind: str = '', # `medlab synth`'s name for that data (`''`: `name`)
+             check_data: Callable | None = None, # `check_data(data_dir, config=None) -> rows` (problems first)
+             plan: Callable | None = None, # `plan(config) -> MemoryEstimate` of one training step
             ) -> Workflow:
     "Add a workflow to `WORKFLOWS` (its config's `workflow` class variable must equal `name`)."
     if not (isinstance(config, type) and issubclass(config, WorkflowConfig)): raise ValueError(f"config must be a WorkflowConfig subclass, got {config!r}")
     if config.workflow != name: raise ValueError(f"config {config.__name__}.workflow={config.workflow!r} does not match name={name!r}")
-    WORKFLOWS[name] = w = Workflow(name, config, run, evaluate, model, predict, infer, description, synth, data_kind)
+    WORKFLOWS[name] = w = Workflow(name, config, run, evaluate, model, predict, infer, description, synth, data_kind,
+                                    check_data, plan)
     return w
 
 # %% ../../nbs/12_workflows.ipynb #dcfc7296
@@ -281,7 +291,7 @@ def _fit(cfg: WorkflowConfig, model, train_dl, val_dl, loss_fn, run_dir, *, call
     "Train `model` with the Learner: the workflow's callbacks, the config recorded, `cfg.epochs` epochs."
     learn = Learner(model, train_dl, val_dl, loss_fn, lr=cfg.lr, opt_kwargs={'weight_decay': cfg.weight_decay},
                     callbacks=_callbacks(cfg, callbacks), run_dir=run_dir, device=cfg.device, seed=cfg.seed, name=cfg.name,
-                    config=cfg.to_dict(), **kw)
+                    config=cfg.to_dict(), **{'steps_per_epoch': cfg.steps_per_epoch, 'max_runtime_s': cfg.max_runtime_s, **kw})
     learn.fit(cfg.epochs, resume_from=resume_from)
     # Ctrl-C ends the run here (a half-trained model is not evaluated); a runtime cap is a planned end and goes on
     if learn.interrupted and learn.stop_reason == 'interrupted (Ctrl-C)': raise TrainingInterrupted(run_dir)
