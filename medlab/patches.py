@@ -594,7 +594,7 @@ def _volume_reader(inputs, nsp, allow_missing):
         return t if len(shape) > nsp else t[None]
     return C, shape[-nsp:], read
 
-# %% ../nbs/02_patches.ipynb #08a5e93e
+# %% ../nbs/02_patches.ipynb #f232a8cd
 def _chunk_len(a, axis):
     "The chunk length of array-like `a` along `axis` (negative: from the end), or None when it is not chunked."
     ch = getattr(a, 'chunks', None)
@@ -658,7 +658,7 @@ def _write_rows(out, z0, vals):
         if out.ndim == nsp: out[rows] = a[0]
         else: out[(slice(None), *rows)] = a
 
-# %% ../nbs/02_patches.ipynb #d405ce2e
+# %% ../nbs/02_patches.ipynb #e8bee224
 class _RowWriter:
     "Normalise finished accumulator rows and write them, each chunk row of a chunked `out` once and whole."
     def __init__(self, out, res, c0, D, first, rest):
@@ -705,7 +705,7 @@ def _wait_all(rec, n_chunks, poll_s=0.2):
             raise TimeoutError(f"waited {limit:.0f} s for the other ranks to finish writing {rec.base}")
         time.sleep(poll_s)
 
-# %% ../nbs/02_patches.ipynb #9ff9405e
+# %% ../nbs/02_patches.ipynb #afa8f388
 def _stream_budget(C, C_out, spatial, patch, bs, in_item, out_item, c_in=None, c_out=None, cols_in=None,
                    cols_out=None):
     "Bytes of each buffer the streamed path holds at once (see the table above); `None` chunks: not chunked."
