@@ -641,8 +641,8 @@ def _to_out(v, dt):
     if dt == np.uint8: v = v.clamp(0, 1).mul_(255).round_()
     return v.to(_TORCH_OF[dt])
 
-def _write_rows(out, z0, vals):
-    "Write `(C_out, n, ...)` values into rows `[z0, z0 + n)` of `out`, converted to its dtype, chunk column by column."
+def _write_rows(out, z0, vals, head=None):
+    "Write `(C_out, n, ...)` values into rows from `z0` of `out` in its dtype, chunk column by column, after `head`."
     dt, nsp = np.dtype(out.dtype), vals.ndim - 1
     if out.ndim == nsp and vals.shape[0] != 1:
         raise ValueError(f"out has shape {tuple(out.shape)}, one channel, but the predictor gives {vals.shape[0]}; "
@@ -653,7 +653,10 @@ def _write_rows(out, z0, vals):
     ch = getattr(out, 'shards', None) or getattr(out, 'chunks', None)
     hb = int(ch[-nsp + 1]) if isinstance(ch, tuple) and nsp > 1 else vals.shape[2] if nsp > 1 else 1
     for h0 in range(0, vals.shape[2] if nsp > 1 else 1, hb):       # one chunk column at a time: small temporaries
-        a = _to_out(vals[:, :, h0:h0 + hb] if nsp > 1 else vals, dt).numpy()
+        cols = (slice(None), slice(None), slice(h0, h0 + hb)) if nsp > 1 else (slice(None),)
+        a = _to_out(vals[cols], dt)
+        if head is not None: a = torch.cat([head[cols], a], 1)   # rows already converted (`out`'s dtype)
+        a = a.numpy()
         rows = (slice(z0, z0 + a.shape[1]),) + ((slice(h0, h0 + a.shape[2]),) if nsp > 1 else ())
         if out.ndim == nsp: out[rows] = a[0]
         else: out[(slice(None), *rows)] = a
@@ -674,14 +677,14 @@ class _RowWriter:
             cs = r0 // self.c0 * self.c0; ce = min(cs + self.c0, self.D); r1 = min(b, ce)
             vals = acc[:, r0 - acc_lo:r1 - acc_lo]
             direct = not self.chunked or (r0 == cs and r1 == ce)
-            if not direct and self.pend is None:
+            if not direct and r1 < ce and self.pend is None:   # pages touched only as rows come
                 self.pend = torch.from_numpy(np.empty((acc.shape[0], self.c0, *acc.shape[2:]), self.dt))
             for i in range(r1 - r0):                        # normalised in place: a one-row temporary
                 vals[:, i].mul_(self.rest * self.first[r0 + i])
-                if not direct: self.pend[:, r0 - cs + i].copy_(_to_out(vals[:, i], self.dt))
+                if not direct and r1 < ce: self.pend[:, r0 - cs + i].copy_(_to_out(vals[:, i], self.dt))
             if self.out is None: self.res[:, r0:r1] = vals
             elif direct: _write_rows(self.out, r0, vals)
-            elif r1 == ce: _write_rows(self.out, cs, self.pend[:, :ce - cs])
+            elif r1 == ce: _write_rows(self.out, cs, vals, self.pend[:, :r0 - cs])   # its last rows from `acc`
             if direct or r1 == ce: self.written = r1
             r0 = r1
 
