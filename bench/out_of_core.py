@@ -5,7 +5,8 @@ in a tempfile directory that is deleted at the end. The predictor is pointwise (
 uint8 volume), so any difference between runs is the machinery's.
 
 (a) memory: 128^3 windows, overlap 0.25, gaussian, a D x H x W uint8 zarr volume (default 2048 x 1024 x 1024:
-    2 GiB; 8 GiB as float32) into a float16 zarr output chunked like the input. Peak RSS rise (VmHWM after
+    2 GiB; 8 GiB as float32) into a float16 zarr output chunked like the input (128^3) but with chunk rows cut to
+    the slab stride, 96 (`create_output(..., stride=96)`; `--unaligned`: 128, as the input). Peak RSS rise (VmHWM after
     the run minus VmRSS before it, with VmHWM reset through /proc/self/clear_refs) as a share of the volume's
     float32 size (target <= 0.15), and the same at half the depth (target: ratio <= 1.1).
 (b) time: an S^3 volume (default 512) zarr -> zarr against the in-RAM sliding_window_inference of the same
@@ -32,6 +33,7 @@ import time
 
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
 PATCH, OVERLAP, MODE = 128, 0.25, 'gaussian'
+STRIDE = int(PATCH * (1 - OVERLAP))                # 96: output chunk rows are cut to it (create_output stride=)
 
 
 def status_kib(key):
@@ -57,7 +59,8 @@ def child(a):
     res = {}
     if a.what == 'ooc':
         inp = open_array(a.inp)
-        out = create_output(a.out, inp.shape, a.dtype, like=inp, overwrite=not a.resume and not a.dist)
+        out = create_output(a.out, inp.shape, a.dtype, like=inp, overwrite=not a.resume and not a.dist,
+                            stride=None if a.unaligned else STRIDE)
         try:
             with open('/proc/self/clear_refs', 'w') as f: f.write('5')
         except OSError: pass
@@ -74,7 +77,8 @@ def child(a):
         runs = {
             'ooc': lambda: sliding_window_inference(
                 inp, pred, PATCH, overlap=OVERLAP, mode=MODE, sw_batch_size=a.sw_batch,
-                out=create_output(a.out, inp.shape, a.dtype, like=inp, overwrite=True)),
+                out=create_output(a.out, inp.shape, a.dtype, like=inp, overwrite=True,
+                                  stride=None if a.unaligned else STRIDE)),
             'ram': lambda: sliding_window_inference(x, pred, PATCH, overlap=OVERLAP, mode=MODE,
                                                     sw_batch_size=a.sw_batch),
             'monai': lambda: monai.inferers.sliding_window_inference(x, (PATCH,) * 3, a.sw_batch, pred,
@@ -115,7 +119,8 @@ def part_mem(a, tmp):
     for depth in (D // 2, D):
         inp = os.path.join(tmp, f'mem{depth}.zarr')
         make_volume(inp, (depth, H, W))
-        r = run_child(['ooc', '--inp', inp, '--out', os.path.join(tmp, f'memout{depth}.zarr'), '--dtype', 'float16'])
+        r = run_child(['ooc', '--inp', inp, '--out', os.path.join(tmp, f'memout{depth}.zarr'), '--dtype', 'float16']
+                      + ['--unaligned'] * a.unaligned)
         f32 = depth * H * W * 4 / 2**20
         out[depth] = r
         print(f"  (a) {depth}x{H}x{W} uint8 -> float16 zarr: peak RSS rise {r['rss_rise_mib']:.0f} MiB = "
@@ -129,7 +134,7 @@ def part_mem(a, tmp):
 def part_time(a, inp, tmp):
     import statistics
     r = run_child(['time', '--inp', inp, '--out', os.path.join(tmp, 'tout.zarr'), '--dtype', 'float16',
-                   '--repeats', str(a.repeats)])
+                   '--repeats', str(a.repeats)] + ['--unaligned'] * a.unaligned)
     med = {k: [statistics.median(v[i] for v in r[k]) for i in (0, 1)] for k in ('ooc', 'ram', 'monai')}
     pair = lambda k, i: statistics.median(x[i] / y[i] for x, y in zip(r[k], r['ram']))
     print(f"  (b) {a.size}^3, {a.repeats} interleaved repeats, medians: out-of-core zarr->zarr "
@@ -193,6 +198,8 @@ def main():
     ap.add_argument('--inp'); ap.add_argument('--out'); ap.add_argument('--dtype', default='float16')
     ap.add_argument('--count'); ap.add_argument('--resume', action='store_true')
     ap.add_argument('--dist', action='store_true')
+    ap.add_argument('--unaligned', action='store_true',
+                    help='output chunked exactly like the input (128 rows) instead of cut to the slab stride (96)')
     a = ap.parse_args()
     if a.child:
         a.what = a.child

@@ -467,10 +467,12 @@ def open_array(path: str | os.PathLike, # a `.zarr` array or OME-Zarr group, `.t
 # %% ../nbs/02_patches.ipynb #8dfc6987
 OUT_DTYPES = ('float32', 'float16', 'uint8')
 
-def _default_chunks(spatial, like):
+def _default_chunks(spatial, like, stride=None):
     ch = getattr(like, 'chunks', None)
-    if isinstance(ch, tuple) and len(ch) >= len(spatial): return tuple(int(c) for c in ch[-len(spatial):])
-    return tuple(min(64, s) for s in spatial)
+    if isinstance(ch, tuple) and len(ch) >= len(spatial): ch = tuple(int(c) for c in ch[-len(spatial):])
+    else: ch = tuple(min(64, s) for s in spatial)
+    if stride is None: return ch
+    return (max(1, ch[0] // stride) * stride, *ch[1:])       # chunk rows a whole number of slab strides
 
 def create_output(path: str | os.PathLike, # `.zarr` (a chunked zarr v3 array) or `.npy` (a memory map)
                   shape: Sequence[int], # `(D, H, W)` for one output channel, or `(C_out, D, H, W)`
@@ -478,11 +480,13 @@ def create_output(path: str | os.PathLike, # `.zarr` (a chunked zarr v3 array) o
                   chunks: Sequence[int] | None = None, # zarr chunks of the spatial axes (`None`: `like`'s, else 64³)
                   like=None, # the input array-like, whose chunks a zarr output copies
                   overwrite: bool = False, # replace an existing output; else one of another shape or dtype is an error
+                  stride: int | None = None, # the windows' stride along the first axis (`int(roi·(1-overlap))`): chosen chunk depths become a multiple of it
                  ):
     "An on-disk output for `sliding_window_inference(..., out=)`: reopened when it exists with this shape and dtype."
     p = os.fspath(path); low = p.lower().rstrip('/')
     if dtype not in OUT_DTYPES: raise ValueError(f"dtype={dtype!r} must be one of {OUT_DTYPES}")
     shape = tuple(check_int(s, 'shape', 1) for s in shape)
+    if stride is not None: stride = check_int(stride, 'stride', 1)
     if not low.endswith(('.zarr', '.npy')): raise ValueError(f"path={p!r}: expected a .zarr or .npy output")
     if os.path.exists(p) and not overwrite:
         old = open_array(p)
@@ -497,11 +501,10 @@ def create_output(path: str | os.PathLike, # `.zarr` (a chunked zarr v3 array) o
         return np.lib.format.open_memmap(p, mode='w+', dtype=dtype, shape=shape)
     import zarr
     sp = shape[-3:] if len(shape) > 3 else shape
-    ch = tuple(chunks) if chunks is not None else _default_chunks(sp, like)
+    ch = tuple(chunks) if chunks is not None else _default_chunks(sp, like, stride)
     ch = (shape[0],) * (len(shape) - len(sp)) + tuple(min(c, s) for c, s in zip(ch, sp))
     return zarr.create_array(store=p, shape=shape, chunks=ch, dtype=dtype, fill_value=0, overwrite=True,
                              compressors=zarr.codecs.BloscCodec(cname='lz4', clevel=5, shuffle='shuffle'))
-
 
 # %% ../nbs/02_patches.ipynb #e4c9840e
 def _slab_runs(z_starts, p0, D, c0, rank=0, world=1, done=()):
@@ -565,7 +568,7 @@ class _Record:
 
 # %% ../nbs/02_patches.ipynb #92e4f56a
 def _volume_reader(inputs, nsp, allow_missing):
-    "`(C, spatial, read)` for a tensor or lazy array-like; `read(z0, z1)`: rows `[z0, z1)` as a `(C, ...)` tensor."
+    "`(C, spatial, read)` for a tensor or lazy array-like; `read(z0, z1, cols)`: rows `[z0, z1)` as a `(C, ...)` tensor."
     shape = tuple(int(s) for s in inputs.shape)
     if len(shape) == nsp + 2 and shape[0] == 1: lead = 1
     elif len(shape) in (nsp, nsp + 1): lead = 0
@@ -580,8 +583,8 @@ def _volume_reader(inputs, nsp, allow_missing):
                              f"(they would read as the fill value {inputs.fill_value!r}); pass allow_missing=True "
                              f"to accept that")
 
-    def read(z0, z1):
-        idx = (0,) * lead + (slice(None),) * (len(shape) - lead - nsp) + (slice(z0, z1),)
+    def read(z0, z1, cols=slice(None)):                # cols: a slice of the second spatial axis
+        idx = (0,) * lead + (slice(None),) * (len(shape) - lead - nsp) + (slice(z0, z1),) + (cols,) * (nsp > 1)
         a = inputs[idx]
         if torch.is_tensor(a): t = a
         else:
@@ -591,10 +594,55 @@ def _volume_reader(inputs, nsp, allow_missing):
         return t if len(shape) > nsp else t[None]
     return C, shape[-nsp:], read
 
+# %% ../nbs/02_patches.ipynb #f232a8cd
+def _chunk_len(a, axis):
+    "The chunk length of array-like `a` along `axis` (negative: from the end), or None when it is not chunked."
+    ch = getattr(a, 'chunks', None)
+    return int(ch[axis]) if isinstance(ch, tuple) and len(ch) >= -axis and not torch.is_tensor(a) else None
+
+def _move_rows(t, s, n):
+    "Move rows `[s, s + n)` of `t` (axis 1) to `[0, n)`, in blocks that never overlap their source."
+    for i in range(0, n, max(s, 1)):
+        m = min(s, n - i); t[:, i:i + m].copy_(t[:, i + s:i + s + m])
+
+class _InputRows:
+    "The input rows of one slab after another; each chunk row of a chunked input is read (decoded) once."
+    def __init__(self, read, spatial, ci, cb, rows):
+        self.read, self.spatial, self.ci, self.cb = read, spatial, ci, cb or max(1, spatial[min(1, len(spatial) - 1)])
+        self.cap = min(spatial[0], rows + (ci or 1) - 1)        # rows held at most: a slab and the rest of a chunk row
+        self.buf, self.lo, self.hi = None, 0, 0
+
+    def __call__(self, z0, z1):
+        "Rows `[z0, z1)` as a `(C, z1 - z0, ...)` tensor (a view of the buffer, valid until the next call)."
+        if self.ci is None: return self.read(z0, z1)
+        if self.buf is None or not self.lo <= z0 <= self.hi: self.lo = self.hi = z0    # nothing to keep
+        if z0 > self.lo: _move_rows(self.buf, z0 - self.lo, self.hi - z0)
+        self.lo = z0
+        if z1 > self.hi:
+            end = min(self.spatial[0], -(-z1 // self.ci) * self.ci)   # to the chunk boundary at or after z1
+            n = self.spatial[1] if len(self.spatial) > 1 else 1
+            for h0 in range(0, n, self.cb):
+                t = self.read(self.hi, end, slice(h0, h0 + self.cb))
+                if self.buf is None:
+                    self.buf = torch.from_numpy(np.empty((t.shape[0], self.cap, *self.spatial[1:]),
+                                                         torch.empty(0, dtype=t.dtype).numpy().dtype))
+                dst = self.buf[:, self.hi - z0:end - z0]
+                (dst[:, :, h0:h0 + self.cb] if len(self.spatial) > 1 else dst).copy_(t)
+            self.hi = end
+        return self.buf[:, :z1 - z0]
 
 # %% ../nbs/02_patches.ipynb #89843500
-def _write_rows(out, z0, vals):
-    "Write `(C_out, n, ...)` float values into rows `[z0, z0 + n)` of `out`, converted to its dtype, chunk by chunk."
+_TORCH_OF = {np.dtype('float32'): torch.float32, np.dtype('float16'): torch.float16, np.dtype('uint8'): torch.uint8,
+             np.dtype('float64'): torch.float64}
+
+def _to_out(v, dt):
+    "Float values `v` in `out`'s dtype `dt`: uint8 holds probabilities × 255, clipped and rounded half to even."
+    if v.dtype == _TORCH_OF[dt]: return v
+    if dt == np.uint8: v = v.clamp(0, 1).mul_(255).round_()
+    return v.to(_TORCH_OF[dt])
+
+def _write_rows(out, z0, vals, head=None):
+    "Write `(C_out, n, ...)` values into rows from `z0` of `out` in its dtype, chunk column by column, after `head`."
     dt, nsp = np.dtype(out.dtype), vals.ndim - 1
     if out.ndim == nsp and vals.shape[0] != 1:
         raise ValueError(f"out has shape {tuple(out.shape)}, one channel, but the predictor gives {vals.shape[0]}; "
@@ -605,16 +653,40 @@ def _write_rows(out, z0, vals):
     ch = getattr(out, 'shards', None) or getattr(out, 'chunks', None)
     hb = int(ch[-nsp + 1]) if isinstance(ch, tuple) and nsp > 1 else vals.shape[2] if nsp > 1 else 1
     for h0 in range(0, vals.shape[2] if nsp > 1 else 1, hb):       # one chunk column at a time: small temporaries
-        v = vals[:, :, h0:h0 + hb] if nsp > 1 else vals
-        if dt == np.uint8: v = v.clamp(0, 1).mul_(255).round_()
-        a = v.to(_TORCH_OF[dt]).numpy()
+        cols = (slice(None), slice(None), slice(h0, h0 + hb)) if nsp > 1 else (slice(None),)
+        a = _to_out(vals[cols], dt)
+        if head is not None: a = torch.cat([head[cols], a], 1)   # rows already converted (`out`'s dtype)
+        a = a.numpy()
         rows = (slice(z0, z0 + a.shape[1]),) + ((slice(h0, h0 + a.shape[2]),) if nsp > 1 else ())
         if out.ndim == nsp: out[rows] = a[0]
         else: out[(slice(None), *rows)] = a
 
-_TORCH_OF = {np.dtype('float32'): torch.float32, np.dtype('float16'): torch.float16, np.dtype('uint8'): torch.uint8,
-             np.dtype('float64'): torch.float64}
+# %% ../nbs/02_patches.ipynb #e8bee224
+class _RowWriter:
+    "Normalise finished accumulator rows and write them, each chunk row of a chunked `out` once and whole."
+    def __init__(self, out, res, c0, D, first, rest):
+        self.out, self.res, self.c0, self.D, self.first, self.rest = out, res, c0, D, first, rest
+        self.chunked = out is not None and isinstance(getattr(out, 'chunks', None), tuple)
+        self.dt = None if out is None else np.dtype(out.dtype)
+        self.pend, self.written = None, 0
 
+    def put(self, acc, acc_lo, a, b):
+        "Rows `[a, b)` of the accumulator `acc` (whose row 0 is row `acc_lo`) are finished."
+        r0 = a
+        while r0 < b:
+            cs = r0 // self.c0 * self.c0; ce = min(cs + self.c0, self.D); r1 = min(b, ce)
+            vals = acc[:, r0 - acc_lo:r1 - acc_lo]
+            direct = not self.chunked or (r0 == cs and r1 == ce)
+            if not direct and r1 < ce and self.pend is None:   # pages touched only as rows come
+                self.pend = torch.from_numpy(np.empty((acc.shape[0], self.c0, *acc.shape[2:]), self.dt))
+            for i in range(r1 - r0):                        # normalised in place: a one-row temporary
+                vals[:, i].mul_(self.rest * self.first[r0 + i])
+                if not direct and r1 < ce: self.pend[:, r0 - cs + i].copy_(_to_out(vals[:, i], self.dt))
+            if self.out is None: self.res[:, r0:r1] = vals
+            elif direct: _write_rows(self.out, r0, vals)
+            elif r1 == ce: _write_rows(self.out, cs, vals, self.pend[:, :r0 - cs])   # its last rows from `acc`
+            if direct or r1 == ce: self.written = r1
+            r0 = r1
 
 # %% ../nbs/02_patches.ipynb #231ff494
 def _win_dtype(dtype): return torch.float64 if dtype == torch.float64 else torch.float32
@@ -624,9 +696,7 @@ def _shift_rows(acc, acc_lo, new_lo):
     n = acc.shape[1]
     s = n if acc_lo is None else new_lo - acc_lo
     if s >= n: acc.zero_(); return new_lo
-    for i in range(0, n - s, s):                       # blocks of at most `s` rows never overlap their source
-        m = min(s, n - s - i); acc[:, i:i + m].copy_(acc[:, i + s:i + s + m])
-    acc[:, n - s:].zero_()
+    if s > 0: _move_rows(acc, s, n - s); acc[:, n - s:].zero_()
     return new_lo
 
 def _wait_all(rec, n_chunks, poll_s=0.2):
@@ -638,13 +708,27 @@ def _wait_all(rec, n_chunks, poll_s=0.2):
             raise TimeoutError(f"waited {limit:.0f} s for the other ranks to finish writing {rec.base}")
         time.sleep(poll_s)
 
+# %% ../nbs/02_patches.ipynb #afa8f388
+def _stream_budget(C, C_out, spatial, patch, bs, in_item, out_item, c_in=None, c_out=None, cols_in=None,
+                   cols_out=None):
+    "Bytes of each buffer the streamed path holds at once (see the table above); `None` chunks: not chunked."
+    S, A = math.prod(spatial[1:]), min(patch[0], spatial[0])
+    col = lambda cols: S // spatial[1] * min(cols or spatial[1], spatial[1]) if len(spatial) > 1 else S
+    rows_in = min(spatial[0], A + (c_in or 1) - 1)
+    return {'accumulator': C_out * A * S * 4,
+            'input rows': C * rows_in * S * in_item,
+            'pending chunk row': C_out * (c_out or 0) * S * out_item,
+            'read block': 2 * C * rows_in * col(cols_in) * in_item,           # zarr's decoded block and its copy
+            'write block': C_out * (c_out or A) * col(cols_out) * 4,         # one chunk column, converted
+            'windows': bs * (C + C_out) * math.prod(patch) * 4,
+            'normaliser': (1 + C_out) * S * 4}
 
 # %% ../nbs/02_patches.ipynb #a427a143
 _log = logging.getLogger('medlab')
 
 def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, dev, pad, out, resume,
                       allow_missing, progress):
-    "Slab-by-slab sliding-window inference of one volume into `out` (see `sliding_window_inference`)."
+    "Slab-by-slab sliding-window inference of one volume into `out`; its buffers are those of `_stream_budget`."
     nsp = len(patch)
     C, spatial, read = _volume_reader(inputs, nsp, allow_missing)
     grid = patch_starts(spatial, patch, stride, pad)
@@ -674,18 +758,20 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
     runs = _slab_runs(zs, p0, D, c0, rank, world, done)
     w = None if mode == 'constant' else blend_window(patch, mode, sig or 0.125)
     first, rest = _norm_factors(spatial, patch, grid, mode, sig, np.float32)
+    rows = _InputRows(read, spatial, _chunk_len(inputs, -nsp), nsp > 1 and _chunk_len(inputs, 1 - nsp), A)
     pbar = None
     if progress and rank == 0:
         from tqdm import tqdm
         pbar = tqdm(total=sum(k1 - k0 + 1 for k0, k1, *_ in runs), desc='sliding window', unit='slab')
-    buf = acc = res = None; t0, vox = time.perf_counter(), 0
+    buf = acc = wr = None; t0, vox = time.perf_counter(), 0
     try:
         with torch.no_grad():
             for k0, k1, lo, hi in runs:
-                acc_lo, written = None, lo
+                acc_lo, fin = None, lo
+                if wr is not None: wr.written = lo
                 for k in range(k0, k1 + 1):
                     o0, i0, full0 = _clip(zs[k], p0, D)
-                    slab = read(o0.start, o0.stop)
+                    slab = rows(o0.start, o0.stop)
                     if acc is not None: acc_lo = _shift_rows(acc, acc_lo, o0.start)
                     for i in range(0, len(inner), bs):
                         part = inner[i:i + bs]
@@ -700,12 +786,14 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
                             raise ValueError(f"predictor turned a window batch of shape {(len(part), C, *patch)} into "
                                              f"{tuple(y.shape)}; expected (n, C_out, *patch_size) with {patch}")
                         if acc is None:
-                            acc, acc_lo = torch.zeros((y.shape[1], A, *spatial[1:])), o0.start
-                            if out is None: res = torch.zeros((y.shape[1], *spatial))
-                            elif (out.ndim == nsp + 1 and out.shape[0] != y.shape[1]) or \
-                                    (out.ndim == nsp and y.shape[1] != 1):
+                            acc = torch.from_numpy(np.zeros((y.shape[1], A, *spatial[1:]), np.float32))
+                            acc_lo = o0.start
+                            res = torch.zeros((y.shape[1], *spatial)) if out is None else None
+                            if out is not None and ((out.ndim == nsp + 1 and out.shape[0] != y.shape[1]) or
+                                                    (out.ndim == nsp and y.shape[1] != 1)):
                                 raise ValueError(f"out has shape {tuple(out.shape)} but the predictor gives "
                                                  f"{y.shape[1]} channel(s); expected {(y.shape[1], *spatial)}")
+                            wr = _RowWriter(out, res, c0, D, first, rest); wr.written = lo
                         y = y.to('cpu', torch.float32)
                         for j, (q, parts) in enumerate(part):
                             osl = (slice(None), slice(o0.start - acc_lo, o0.stop - acc_lo), *(o for o, _, _ in parts))
@@ -714,18 +802,12 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
                             yj, wj = (y[j], w) if full else (y[j][(slice(None), *psl)], None if w is None else w[psl])
                             if wj is None: acc[osl].add_(yj)
                             else: acc[osl].addcmul_(yj, wj)
-                    a, b = written, min(_finished_rows(zs, D, k), hi)
-                    for r0 in range(a, b):
-                        if r0 % c0 and r0 != a: continue            # blocks end on the output's chunk rows
-                        r1 = min(b, (r0 // c0 + 1) * c0)
-                        vals = acc[:, r0 - acc_lo:r1 - acc_lo]         # finished rows: normalised in place
-                        vals.mul_(torch.mul(rest, first[r0:r1].view(-1, *[1] * rest.ndim)))
-                        if out is None: res[:, r0:r1] = vals
-                        else: _write_rows(out, r0, vals)
-                    written = max(written, b); vox += int(slab.numel() // max(C, 1))
+                    b = min(_finished_rows(zs, D, k), hi)
+                    if b > fin: wr.put(acc, acc_lo, fin, b); fin = b
+                    vox += int(slab.numel() // max(C, 1))
                     if rec is not None:
                         if isinstance(out, np.memmap): out.flush()
-                        new = [c for c in range(lo // c0, -(-hi // c0)) if min((c + 1) * c0, D) <= written]
+                        new = [c for c in range(lo // c0, -(-hi // c0)) if min((c + 1) * c0, D) <= wr.written]
                         if set(new) - rec.done: rec.add(new)
                     if pbar is not None:
                         pbar.update(1); pbar.set_postfix_str(f"{vox / max(time.perf_counter() - t0, 1e-9):.3g} vox/s")
@@ -736,10 +818,9 @@ def _stream_inference(inputs, predictor, patch, stride, mode, sigma_scale, bs, d
         raise
     finally:
         if pbar is not None: pbar.close()
-    if out is None: return res[None]
+    if out is None: return wr.res[None]
     if world > 1: _wait_all(rec, -(-D // c0))
     return out
-
 
 # %% ../nbs/02_patches.ipynb #9429aca5
 @torch.no_grad()
