@@ -26,14 +26,7 @@ __all__ = ['launched_with_torchrun', 'is_distributed', 'get_rank', 'get_local_ra
            'make_sampler', 'set_sampler_epoch', 'wrap_ddp', 'unwrap_model', 'reduce_mean', 'all_reduce_dict',
            'broadcast_object', 'any_rank']
 
-# %% ../nbs/09_distributed.ipynb #0565c6b3
-def _env_rank(name, default):
-    v = os.environ.get(name)
-    if v is None or v.strip() == '': return default
-    try: return int(v)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={v!r} is not an integer (torchrun sets it to one)") from None
-
+# %% ../nbs/09_distributed.ipynb #36b1dc96
 def launched_with_torchrun() -> bool:
     "True when the torchrun / `torch.distributed.launch` variables `RANK` and `WORLD_SIZE` are set."
     return os.environ.get('RANK') is not None and os.environ.get('WORLD_SIZE') is not None
@@ -41,6 +34,14 @@ def launched_with_torchrun() -> bool:
 def is_distributed() -> bool:
     "True when a `torch.distributed` process group is initialised (the only case where collectives work)."
     return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+# %% ../nbs/09_distributed.ipynb #42cace96
+def _env_rank(name, default):
+    v = os.environ.get(name)
+    if v is None or v.strip() == '': return default
+    try: return int(v)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={v!r} is not an integer (torchrun sets it to one)") from None
 
 def get_rank() -> int:
     "Global rank of this process: from the process group if initialised, else `RANK`, else 0."
@@ -56,6 +57,7 @@ def get_world_size() -> int:
     if is_distributed(): return torch.distributed.get_world_size()
     return _env_rank('WORLD_SIZE', 1)
 
+# %% ../nbs/09_distributed.ipynb #8d64d1f8
 def is_main_process() -> bool:
     "True on global rank 0: the one process that writes files, prints and logs."
     return get_rank() == 0
