@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -21,12 +20,11 @@ from .patches import _first_output
 from .losses import VectorQuantizer, sequence_consistency_loss
 
 # %% auto #0
-__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'OPTIMIZER_BYTES', 'count_parameters', 'activation_memory', 'ApertureRaster',
-           'EPIDForwardNet', 'leaf_crossing_penalty', 'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D',
-           'seg_output', 'DeepSupervisionLoss', 'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet',
-           'probe_guidance_loss', 'VQGAN3D', 'PatchDiscriminator3D', 'hinge_d_loss', 'vanilla_d_loss',
-           'adaptive_weight', 'VQGANLoss', 'vqgan_discriminator_step', 'vqgan_train_step', 'DiscriminatorStep',
-           'build_model', 'step_memory', 'MemoryEstimate', 'estimate_memory']
+__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'count_parameters', 'ApertureRaster', 'EPIDForwardNet', 'leaf_crossing_penalty',
+           'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D', 'seg_output', 'DeepSupervisionLoss',
+           'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet', 'probe_guidance_loss', 'VQGAN3D',
+           'PatchDiscriminator3D', 'hinge_d_loss', 'vanilla_d_loss', 'adaptive_weight', 'VQGANLoss',
+           'vqgan_discriminator_step', 'vqgan_train_step', 'DiscriminatorStep', 'build_model']
 
 # %% ../nbs/07_models.ipynb #5a3953fd
 def count_parameters(model: nn.Module, # any module
@@ -56,23 +54,6 @@ def _batch_get(batch: Mapping, key: str):
     if not isinstance(batch, Mapping): raise ValueError(f"batch must be a mapping (a dict batch of a medlab dataset), got {type(batch).__name__}")
     if key not in batch: raise ValueError(f"batch has no key {key!r}; it has {sorted(batch)}")
     return batch[key]
-
-# %% ../nbs/07_models.ipynb #abc970d6
-def activation_memory(model: nn.Module, # the model, in the mode to measure (train mode for training memory)
-                      *inputs, # its inputs
-                     ) -> int:
-    "Bytes of the distinct tensors (not parameters or buffers) autograd saves for backward in one forward pass of `model(*inputs)`."
-    seen = {(p.untyped_storage().data_ptr(), p.untyped_storage().nbytes()) for p in [*model.parameters(), *model.buffers()]}
-    total = 0
-    def pack(t):
-        nonlocal total
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        if key not in seen: seen.add(key); total += key[1]
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(*inputs)
-    del out
-    return total
 
 # %% ../nbs/07_models.ipynb #5fb01091
 def _check_cp(x, name: str, shape: tuple, what: str):
@@ -960,109 +941,12 @@ def build_model(spec, # `{'name': 'ResidualUNet3D', **kw}`, `{'class_path': ...,
     model.class_path, model.init_args = path, args
     return model
 
-# %% ../nbs/07_models.ipynb #b41ee7fd
-OPTIMIZER_BYTES = {'adamw': 8, 'adam': 8, 'sgd': 4, 'rmsprop': 4, 'none': 0}   # state bytes per fp32 parameter
+# %% ../nbs/07_models.ipynb #68fd9d51
+_IN_MEMORY = ('activation_memory',)
 
-def _train_loss(out) -> torch.Tensor:
-    "A scalar that depends on every output of a model (tensor, list of heads, or dict of tensors)."
-    if isinstance(out, Mapping): out = [v for v in out.values() if torch.is_tensor(v) and v.is_floating_point()]
-    out = list(out) if isinstance(out, (list, tuple)) else [out]
-    return sum(o.float().square().mean() for o in out if o.requires_grad)
-
-def step_memory(model: nn.Module, # the model in train mode
-                x: torch.Tensor, # one input batch, on the model's device
-                amp: str | None = None, # `None`, `'bf16'` or `'fp16'`: autocast as `medlab.train.AMP` does
-               ) -> dict: # `peak` (bytes above the start, parameters excluded) and `activations` (`activation_memory`)
-    "Measure one forward + backward: the peak memory it allocates (CUDA's allocator, or on CPU torch's profiler)."
-    dt = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
-    ctx = lambda: torch.autocast(x.device.type, dtype=dt, enabled=dt is not None)
-    model.zero_grad(set_to_none=True)
-    with ctx(): act = activation_memory(model, x)
-    model.zero_grad(set_to_none=True)
-    if x.device.type == 'cuda':
-        torch.cuda.synchronize(x.device); base = torch.cuda.memory_allocated(x.device)
-        torch.cuda.reset_peak_memory_stats(x.device)
-        with ctx(): loss = _train_loss(model(x))
-        loss.backward(); del loss
-        peak = torch.cuda.max_memory_allocated(x.device) - base
-    else:
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            with ctx(): loss = _train_loss(model(x))
-            loss.backward(); del loss
-        ev = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == '[memory]')
-        cur = peak = 0
-        for _, b in ev: cur += b; peak = max(peak, cur)
-    model.zero_grad(set_to_none=True)
-    return {'peak': int(peak), 'activations': int(act)}
-
-# %% ../nbs/07_models.ipynb #4af20b23
-@dataclass
-class MemoryEstimate:
-    "Estimated peak device memory of one training step, in bytes per term."
-    weights: int # parameters and buffers (float32 master copies, also under AMP)
-    gradients: int # one float32 gradient per trainable parameter
-    optimizer: int # the optimizer's state (`OPTIMIZER_BYTES` per trainable parameter)
-    activations: int # tensors autograd saves for backward (`activation_memory`), the whole batch
-    transient: int # the rest of the measured peak: backward's temporaries and kernel workspace, the whole batch
-    info: dict # what was estimated: input shape, batch size, amp, checkpointing, measured sizes
-    @property
-    def total(self) -> int: return self.weights + self.gradients + self.optimizer + self.activations + self.transient
-    def fits(self, device_bytes: float) -> bool: return self.total <= device_bytes
-    def __repr__(self):
-        keys = ('weights', 'gradients', 'optimizer', 'activations', 'transient', 'total')
-        rows = [(k, getattr(self, k)) for k in keys]
-        head = ', '.join(f"{k}={v}" for k, v in self.info.items() if k != 'sizes')
-        u, d = ('GiB', 2**30) if self.total >= 2**30 else ('MiB', 2**20)
-        return '\n'.join([f"MemoryEstimate({head})"] + [f"  {k:<12}{v / d:>10.2f} {u}" for k, v in rows])
-
-def estimate_memory(model, # an `nn.Module` or a `build_model` spec
-                    input_shape: Sequence[int], # the training input's spatial shape `(D, H, W)` (or `(H, W)`)
-                    batch_size: int = 1, # samples per step
-                    *,
-                    in_channels: int | None = None, # input channels (default: the model's `in_channels`, else 1)
-                    amp: str | None = None, # `None`, `'bf16'` or `'fp16'`: activations measured under autocast
-                    checkpointing: bool = False, # measure with the model's `checkpointing` switched on
-                    optimizer: str = 'adamw', # a key of `OPTIMIZER_BYTES`
-                    sizes: Sequence[Sequence[int]] | None = None, # the two small spatial shapes measured (default:
-                    # about 16 voxels along the longest axis in `input_shape`'s aspect, in multiples of the model's
-                    # `multiple` and at least two of them (so the deepest level has more than one voxel), then that
-                    # with the first axis doubled)
-                    device: str | torch.device = 'cpu', # where to measure (CUDA: allocator's peak; CPU: profiler)
-                   ) -> MemoryEstimate:
-    "Peak memory of a training step at `input_shape`: exact state sizes, activations measured small, scaled by voxels."
-    model = build_model(model)
-    if amp not in (None, 'bf16', 'fp16'): raise ValueError(f"amp={amp!r} must be None, 'bf16' or 'fp16'")
-    if optimizer not in OPTIMIZER_BYTES:
-        raise ValueError(f"optimizer={optimizer!r} must be one of {sorted(OPTIMIZER_BYTES)}")
-    shape = tuple(check_int(s, 'input_shape', 1) for s in input_shape)
-    check_int(batch_size, 'batch_size', 1)
-    if checkpointing and not hasattr(model, 'checkpointing'):
-        raise ValueError(f"checkpointing=True but {type(model).__name__} has no `checkpointing` switch")
-    mult = int(getattr(model, 'multiple', 1))
-    if sizes is None:
-        base = tuple(mult * max(2, round(16 * s / max(shape) / mult)) for s in shape)   # ~16 voxels, `shape`'s aspect
-        sizes = [base, tuple(b * (2 if i == 0 else 1) for i, b in enumerate(base))]
-    sizes = [tuple(int(v) for v in s) for s in sizes]
-    if len(sizes) != 2 or math.prod(sizes[0]) == math.prod(sizes[1]) or any(len(s) != len(shape) for s in sizes):
-        raise ValueError(f"sizes={sizes} must be two spatial shapes of {len(shape)} axes with different voxel counts")
-    cin = in_channels or int(getattr(model, 'in_channels', None) or getattr(model, 'config', {}).get('in_channels', 1))
-    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    was_training, was_ckpt, dev = model.training, getattr(model, 'checkpointing', None), torch.device(device)
-    model.to(dev).train()
-    if checkpointing: model.checkpointing = True
-    try: m = [step_memory(model, torch.rand(2, cin, *s, device=dev), amp) for s in sizes]   # batch 2: per-sample costs
-    finally:
-        model.train(was_training)
-        if was_ckpt is not None: model.checkpointing = was_ckpt
-    n0, n1, n = math.prod(sizes[0]), math.prod(sizes[1]), math.prod(shape)
-    scale = lambda a, b: max(0.0, a + (b - a) / (n1 - n0) * (n - n0))     # linear in the voxel count
-    act = scale(m[0]['activations'], m[1]['activations'])
-    rest = [max(0, x['peak'] - x['activations'] - trainable) for x in m]
-    return MemoryEstimate(weights, trainable, OPTIMIZER_BYTES[optimizer] * n_train, int(batch_size / 2 * act),
-                          int(batch_size / 2 * scale(*rest)),
-                          dict(model=type(model).__name__, input_shape=shape, batch_size=batch_size, amp=amp,
-                               checkpointing=checkpointing, optimizer=optimizer, device=str(dev), sizes=sizes))
+def __getattr__(name):
+    "Names that moved to `medlab.memory`, imported from there on first use (PEP 562): no import cycle."
+    if name in _IN_MEMORY:
+        from medlab import memory
+        return getattr(memory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
