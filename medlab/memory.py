@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -16,7 +17,7 @@ from .core import check_int
 from .models import build_model
 
 # %% auto #0
-__all__ = ['OPTIMIZER_BYTES', 'activation_memory', 'step_memory', 'MemoryEstimate', 'estimate_memory']
+__all__ = ['OPTIMIZER_BYTES', 'activation_memory', 'step_memory', 'MemoryEstimate', 'estimate_memory', 'device_memory']
 
 # %% ../nbs/07a_memory.ipynb #abc970d6
 def activation_memory(model: nn.Module, # the model, in the mode to measure (train mode for training memory)
@@ -141,3 +142,14 @@ def estimate_memory(model, # an `nn.Module` or a `build_model` spec
                           int(batch_size / 2 * scale(*rest)),
                           dict(model=type(model).__name__, input_shape=shape, batch_size=batch_size, amp=amp,
                                checkpointing=checkpointing, optimizer=optimizer, device=str(dev), sizes=sizes))
+
+# %% ../nbs/07a_memory.ipynb #24ba4aeb
+def device_memory(device: str | torch.device = 'cpu', # `'cpu'`, `'cuda'` or `'cuda:N'`
+                 ) -> int:
+    "Total memory of `device` in bytes: a CUDA device's from its properties, the CPU's the machine's physical memory."
+    dev = torch.device(device)
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available(): raise ValueError(f"device={str(device)!r}: CUDA is not available here")
+        return int(torch.cuda.get_device_properties(dev.index or 0).total_memory)
+    if dev.type != 'cpu': raise ValueError(f"device={str(device)!r} must be 'cpu' or a CUDA device")
+    return int(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))

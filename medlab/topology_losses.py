@@ -357,6 +357,7 @@ def topo_loss(pred: torch.Tensor, # `(B, C, H, W)` or `(B, C, D, H, W)` logits o
             for c in range(p.shape[1]): total = total + _topo_patch(pp[b, c], tp[b, c], dims)
     return total / n
 
+# %% ../nbs/04a_topology_losses.ipynb #eebfac5d
 class TopoLoss(nn.Module):
     "Module twin of `topo_loss`, computed on one training call in `every_n_steps` (a graph-connected 0 on the others)."
     def __init__(self, dims: Sequence[int] | None = None, max_patch: int = 64, slice_axis: int | None = None,
