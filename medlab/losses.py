@@ -19,9 +19,10 @@ from .core import check_finite, check_int, check_range
 # %% auto #0
 __all__ = ['dice_loss', 'DiceLoss', 'dice_ce_loss', 'DiceCELoss', 'group_targets', 'group_mean_loss', 'GroupMeanLoss',
            'validate_groups', 'pose_loss', 'PoseLoss', 'sequence_consistency_loss', 'SequenceConsistencyLoss',
-           'code_usage', 'VQOutput', 'VectorQuantizer', 'Term', 'CombinedLoss', 'max_radius', 'soft_skeleton',
-           'soft_cldice_loss', 'SoftClDiceLoss', 'tubed_skeleton', 'skeleton_recall_loss', 'SkeletonRecallLoss',
-           'signed_distance', 'boundary_loss', 'BoundaryLoss', 'topo_loss', 'TopoLoss']
+           'code_usage', 'VQOutput', 'VectorQuantizer', 'hinge_d_loss', 'vanilla_d_loss', 'adaptive_weight', 'Term',
+           'CombinedLoss', 'max_radius', 'soft_skeleton', 'soft_cldice_loss', 'SoftClDiceLoss', 'tubed_skeleton',
+           'skeleton_recall_loss', 'SkeletonRecallLoss', 'signed_distance', 'boundary_loss', 'BoundaryLoss',
+           'topo_loss', 'TopoLoss']
 
 # %% ../nbs/04_losses.ipynb #501f1765
 def _check_pred(pred, name='pred'):
@@ -596,6 +597,26 @@ class VectorQuantizer(nn.Module):
         self.embed_sum[dead] = zf[pick]
         self.cluster_size[dead] = 1.0
         self.restarts += dead.numel()
+
+# %% ../nbs/04_losses.ipynb #18e95c37
+def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    "Hinge discriminator loss: `½ (mean relu(1 - D(x)) + mean relu(1 + D(x̂)))`."
+    return 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())
+
+def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    "Non-saturating (logistic) discriminator loss: `½ (mean softplus(-D(x)) + mean softplus(D(x̂)))`."
+    return 0.5 * (F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean())
+
+# %% ../nbs/04_losses.ipynb #cbc57286
+def adaptive_weight(rec_loss: torch.Tensor, # the reconstruction loss (with its graph)
+                    g_loss: torch.Tensor, # the generator's adversarial loss (with its graph)
+                    last_layer: torch.Tensor, # the decoder's last weight
+                    max_weight: float = 1e4, # clamp
+                   ) -> torch.Tensor: # detached scalar `‖∇ rec‖ / (‖∇ g‖ + 1e-4)` at `last_layer`
+    "taming-transformers' adaptive adversarial weight: balance the two gradients at the decoder's last layer."
+    g_rec = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
+    g_adv = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
+    return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, max_weight).detach()
 
 # %% ../nbs/04_losses.ipynb #7103330f
 class Term(NamedTuple):
