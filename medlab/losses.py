@@ -677,8 +677,9 @@ class CombinedLoss(nn.Module):
         return {self.total_key: total, **out}
 
 # %% ../nbs/04_losses.ipynb #b4b0764b
-_IN_TOPOLOGY = ('max_radius', 'soft_skeleton', 'soft_cldice_loss', 'SoftClDiceLoss', 'tubed_skeleton', 'skeleton_recall_loss',
-                'SkeletonRecallLoss', 'signed_distance', 'boundary_loss', 'BoundaryLoss', 'topo_loss', 'TopoLoss')
+_IN_TOPOLOGY = ('max_radius', 'soft_skeleton', 'soft_cldice_loss', 'SoftClDiceLoss', 'tubed_skeleton',
+                'skeleton_recall_loss', 'SkeletonRecallLoss', 'signed_distance', 'boundary_loss', 'BoundaryLoss',
+                'topo_loss', 'TopoLoss')
 _all_ = ['max_radius', 'soft_skeleton', 'soft_cldice_loss', 'SoftClDiceLoss', 'tubed_skeleton', 'skeleton_recall_loss',
          'SkeletonRecallLoss', 'signed_distance', 'boundary_loss', 'BoundaryLoss', 'topo_loss', 'TopoLoss']
 

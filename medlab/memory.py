@@ -23,8 +23,10 @@ __all__ = ['OPTIMIZER_BYTES', 'activation_memory', 'step_memory', 'MemoryEstimat
 def activation_memory(model: nn.Module, # the model, in the mode to measure (train mode for training memory)
                       *inputs, # its inputs
                      ) -> int:
-    "Bytes of the distinct tensors (not parameters or buffers) autograd saves for backward in one forward pass of `model(*inputs)`."
-    seen = {(p.untyped_storage().data_ptr(), p.untyped_storage().nbytes()) for p in [*model.parameters(), *model.buffers()]}
+    """Bytes of the distinct tensors (not parameters or buffers) autograd saves for backward in one forward pass of
+    `model(*inputs)`."""
+    seen = {(p.untyped_storage().data_ptr(), p.untyped_storage().nbytes())
+            for p in [*model.parameters(), *model.buffers()]}
     total = 0
     def pack(t):
         nonlocal total
