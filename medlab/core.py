@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pickle
@@ -25,7 +26,7 @@ import torch
 __all__ = ['ENV_PREFIXES', 'check_ndim', 'check_finite', 'check_range', 'check_int', 'as_tuple', 'get_device', 'get_rng_state',
            'set_rng_state', 'seed_everything', 'env_str', 'env_int', 'env_float', 'env_bool', 'atomic_save',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'CheckpointError', 'safe_load', 'nbytes_of',
-           'LRUCache', 'Timer', 'torch_threads']
+           'LRUCache', 'Timer', 'torch_threads', 'tile_slices']
 
 # %% ../nbs/00_core.ipynb #f72bb615
 def _describe(x):
@@ -467,3 +468,20 @@ def torch_threads(n: int | None, # threads for the block (`None`: leave torch's 
     if n is not None: torch.set_num_threads(int(n))
     try: yield
     finally: torch.set_num_threads(old)
+
+# %% ../nbs/00_core.ipynb #25b73ca9
+def tile_slices(shape: Iterable[int], # the array's shape (or the axes to tile)
+                parts: int | Iterable[int], # pieces per axis: one number for every axis, or one per axis
+               ) -> list[tuple[slice, ...]]:
+    "Boxes covering `shape`, each axis cut into `parts` near-equal pieces (at most one per voxel), in C order."
+    shape = tuple(int(n) for n in shape)
+    parts = [parts] * len(shape) if isinstance(parts, (int, np.integer)) else list(parts)
+    if len(parts) != len(shape):
+        raise ValueError(f"parts={parts!r} must be one number or one per axis of shape {shape}")
+    cuts = []
+    for n, p in zip(shape, parts):
+        k = max(1, min(check_int(p, 'parts', 1), n))
+        b, extra = divmod(n, k)
+        edges = list(itertools.accumulate([b + (i < extra) for i in range(k)], initial=0))
+        cuts.append([slice(s, e) for s, e in zip(edges[:-1], edges[1:])])
+    return list(itertools.product(*cuts))

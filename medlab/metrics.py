@@ -5,7 +5,6 @@
 # %% ../nbs/05_metrics.ipynb #e28016ce
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from typing import Any, Callable, Mapping, Sequence
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .core import as_tuple, check_finite, check_int, check_range
+from .core import as_tuple, check_finite, check_int, check_range, tile_slices
 from .losses import code_usage
 
 # %% auto #0
@@ -552,15 +551,6 @@ def variation_of_information(pred, # binary mask (or integer labels with `label_
     return (h_pt, h_tp) if return_parts else h_pt + h_tp
 
 # %% ../nbs/05_metrics.ipynb #a3adb369
-def _tiles(shape, parts):
-    cuts = []
-    for n in shape:
-        k = max(1, min(parts, n))
-        b, extra = divmod(n, k)
-        edges = np.cumsum([0] + [b + (i < extra) for i in range(k)])
-        cuts.append([slice(int(s), int(e)) for s, e in zip(edges[:-1], edges[1:])])
-    return list(itertools.product(*cuts))
-
 def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
                target, # binary reference mask, same shape
                weights: Sequence[float] = (0.34, 0.33, 0.33), # per homology dimension (b0, b1, b2)
@@ -575,7 +565,7 @@ def topo_score(pred, # binary mask `(H, W)` or `(D, H, W)`
     if len(weights) < nd:
         raise ValueError(f"weights={tuple(weights)!r} needs one weight per homology dimension ({nd})")
     m, pc, gc = np.zeros(nd), np.zeros(nd), np.zeros(nd)
-    for sl in _tiles(p.shape, int(tiles)):
+    for sl in tile_slices(p.shape, int(tiles)):
         bp, bt = np.array(betti_numbers(p[sl], connectivity)), np.array(betti_numbers(t[sl], connectivity))
         m += np.minimum(bp, bt); pc += bp; gc += bt
     out, num, den = {}, 0.0, 0.0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -18,15 +17,15 @@ from torch.utils.checkpoint import checkpoint
 from .core import check_int, check_ndim, check_range
 from .epid import MLC, DetectorGrid, analytic_kernel, _row_profiles, _row_sums
 from .patches import _first_output
-from .losses import VectorQuantizer, sequence_consistency_loss
+from .losses import VectorQuantizer, adaptive_weight, hinge_d_loss, sequence_consistency_loss, vanilla_d_loss
+_all_ = ['adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']   # moved to medlab.losses, still exported here
 
 # %% auto #0
-__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'OPTIMIZER_BYTES', 'count_parameters', 'activation_memory', 'ApertureRaster',
-           'EPIDForwardNet', 'leaf_crossing_penalty', 'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D',
-           'seg_output', 'DeepSupervisionLoss', 'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet',
-           'probe_guidance_loss', 'VQGAN3D', 'PatchDiscriminator3D', 'hinge_d_loss', 'vanilla_d_loss',
-           'adaptive_weight', 'VQGANLoss', 'vqgan_discriminator_step', 'vqgan_train_step', 'DiscriminatorStep',
-           'build_model', 'step_memory', 'MemoryEstimate', 'estimate_memory']
+__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'count_parameters', 'ApertureRaster', 'EPIDForwardNet', 'leaf_crossing_penalty',
+           'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D', 'seg_output', 'DeepSupervisionLoss',
+           'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet', 'probe_guidance_loss', 'VQGAN3D',
+           'PatchDiscriminator3D', 'VQGANLoss', 'vqgan_discriminator_step', 'vqgan_train_step', 'DiscriminatorStep',
+           'build_model', 'adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']
 
 # %% ../nbs/07_models.ipynb #5a3953fd
 def count_parameters(model: nn.Module, # any module
@@ -39,7 +38,8 @@ def _check_input(x, name: str, ndim: int, layout: str, channels: int | None = No
     "A floating-point tensor with `ndim` dims and, when given, `channels` at dim 1; else a ValueError naming `name`."
     if not torch.is_tensor(x): raise ValueError(f"{name} must be a tensor {layout}, got {type(x).__name__}")
     check_ndim(x, name, ndim, layout)
-    if not x.is_floating_point(): raise ValueError(f"{name} must be a floating-point tensor {layout}, got dtype {x.dtype}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor {layout}, got dtype {x.dtype}")
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{name} has {x.shape[1]} channel(s) (shape {tuple(x.shape)}), but {owner} was built with "
                          f"in_channels={channels}")
@@ -53,26 +53,10 @@ def _check_multiple(x, name: str, multiple: int, why: str):
 
 def _batch_get(batch: Mapping, key: str):
     "`batch[key]`, or a ValueError naming the key and the keys present."
-    if not isinstance(batch, Mapping): raise ValueError(f"batch must be a mapping (a dict batch of a medlab dataset), got {type(batch).__name__}")
+    if not isinstance(batch, Mapping):
+        raise ValueError(f"batch must be a mapping (a dict batch of a medlab dataset), got {type(batch).__name__}")
     if key not in batch: raise ValueError(f"batch has no key {key!r}; it has {sorted(batch)}")
     return batch[key]
-
-# %% ../nbs/07_models.ipynb #abc970d6
-def activation_memory(model: nn.Module, # the model, in the mode to measure (train mode for training memory)
-                      *inputs, # its inputs
-                     ) -> int:
-    "Bytes of the distinct tensors (not parameters or buffers) autograd saves for backward in one forward pass of `model(*inputs)`."
-    seen = {(p.untyped_storage().data_ptr(), p.untyped_storage().nbytes()) for p in [*model.parameters(), *model.buffers()]}
-    total = 0
-    def pack(t):
-        nonlocal total
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        if key not in seen: seen.add(key); total += key[1]
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(*inputs)
-    del out
-    return total
 
 # %% ../nbs/07_models.ipynb #5fb01091
 def _check_cp(x, name: str, shape: tuple, what: str):
@@ -85,7 +69,8 @@ def _check_cp(x, name: str, shape: tuple, what: str):
     return x
 
 class ApertureRaster(nn.Module):
-    "Differentiable EPID fluence of control-point segments: exact area-weighted MLC/jaw coverage, integrated over the segment and scaled by its MU."
+    """Differentiable EPID fluence of control-point segments: exact area-weighted MLC/jaw coverage, integrated over the
+    segment and scaled by its MU."""
     def __init__(self,
                  n: int = 256, # detector pixels per side
                  fov_mm: float = 256.0, # detector field of view in the isocentre plane (pitch = fov_mm / n)
@@ -102,7 +87,8 @@ class ApertureRaster(nn.Module):
         self.register_buffer('leaf_lo', self.mlc.boundaries_mm[:-1].float(), persistent=False)  # (L,) leaf-row edges
         self.register_buffer('leaf_hi', self.mlc.boundaries_mm[1:].float(), persistent=False)
 
-    def y_weights(self, y1, y2): # `(...)` y-jaw positions -> `(..., H, L)` fraction of pixel row h in leaf row l between the jaws
+    # `(...)` y-jaw positions -> `(..., H, L)` fraction of pixel row h in leaf row l between the jaws
+    def y_weights(self, y1, y2):
         "Fraction of each pixel row inside each leaf row and between the y-jaws."
         lo, hi = (b.expand(*y1.shape, -1) for b in (self.leaf_lo, self.leaf_hi))
         return _row_profiles(self.edges, self.grid.pitch_iso_mm, lo, hi, y1, y2).transpose(-1, -2)
@@ -129,9 +115,10 @@ class ApertureRaster(nn.Module):
         lv, jw = lerp(prev_leaves, curr_leaves), lerp(prev_jaws, curr_jaws)     # (B, S, 2, L), (B, S, 4)
         w = ((curr_mu - prev_mu) / S)[:, None].expand(B, S)                     # MU of each substep
         pitch = self.grid.pitch_iso_mm
-        if torch.equal(prev_jaws[:, 2:], curr_jaws[:, 2:]):   # y-jaws still within each pair: sum the substeps per leaf row first
+        # y-jaws still within each pair: sum the substeps per leaf row first
+        if torch.equal(prev_jaws[:, 2:], curr_jaws[:, 2:]):
             rows = _row_sums(self.edges, pitch, lv[:, :, 0], lv[:, :, 1], jw[..., 0], jw[..., 1], w)   # (B, L, W)
-            return self.y_weights(prev_jaws[:, 2], prev_jaws[:, 3]) @ rows                            # (B, H, L) @ (B, L, W)
+            return self.y_weights(prev_jaws[:, 2], prev_jaws[:, 3]) @ rows   # (B, H, L) @ (B, L, W)
         rows = _row_profiles(self.edges, pitch, lv[:, :, 0], lv[:, :, 1], jw[..., 0], jw[..., 1]) * w[..., None, None]
         return torch.einsum('bshl,bslw->bhw', self.y_weights(jw[..., 2], jw[..., 3]), rows)
 
@@ -154,7 +141,8 @@ class _ResBlock2d(nn.Module):
         return F.leaky_relu(x + self.norm2(self.conv2(y)), 0.01)
 
 class EPIDForwardNet(nn.Module):
-    "Control-point pair (both leaf banks, jaws, MU) → the EPID frame: exact aperture rasterisation, a learnable detector kernel and a residual CNN correction."
+    """Control-point pair (both leaf banks, jaws, MU) → the EPID frame: exact aperture rasterisation, a learnable
+    detector kernel and a residual CNN correction."""
     def __init__(self,
                  n: int = 256, # detector pixels per side (the seed: 256 at 1 mm; CI: 32 or 64)
                  fov_mm: float = 256.0, # detector field of view in the isocentre plane
@@ -165,7 +153,8 @@ class EPIDForwardNet(nn.Module):
                  learn_kernel: bool = True, # learn the kernel profile and gain (else keep the analytic kernel)
                  hidden: int = 16, # channels of the correction CNN (0: no CNN, physics only)
                  n_blocks: int = 2, # residual blocks of the correction CNN
-                 signal_scale: float = 10.0, # typical frame value (MU × open fraction); the CNN works on frames / signal_scale
+                 # typical frame value (MU × open fraction); the CNN works on frames / signal_scale
+                 signal_scale: float = 10.0,
                 ):
         super().__init__()
         self.config = dict(n=n, fov_mm=fov_mm, n_leaves=n_leaves, leaf_width_mm=leaf_width_mm, substeps=substeps,
@@ -176,7 +165,8 @@ class EPIDForwardNet(nn.Module):
         self.signal_scale = float(check_range(signal_scale, 'signal_scale', 0, None, lo_inclusive=False))
         hidden, n_blocks = check_int(hidden, 'hidden', 0), check_int(n_blocks, 'n_blocks', 0)
         prof = analytic_kernel(self.aperture.grid, half_width_mm=kernel_half_width_mm).factors[0].float()
-        m = min((prof.numel() - 1) // 2, self.aperture.n - 1)                  # taps beyond the detector never contribute
+        # taps beyond the detector never contribute
+        m = min((prof.numel() - 1) // 2, self.aperture.n - 1)
         prof = prof[(prof.numel() - 1) // 2 - m: (prof.numel() - 1) // 2 + m + 1]
         logits = prof.clamp_min(1e-12).log()
         self.kernel_logits = nn.Parameter(logits, requires_grad=learn_kernel)
@@ -214,7 +204,8 @@ def leaf_crossing_penalty(leaves: torch.Tensor, # `(..., 2, L)` bank A then bank
                          ) -> torch.Tensor: # scalar: mean of `relu(a - b + margin_mm)` over leaf pairs
     "Mean distance (mm) by which bank A passes bank B: zero for every physical aperture."
     if not torch.is_tensor(leaves) or leaves.ndim < 2 or leaves.shape[-2] != 2:
-        raise ValueError(f"leaves must have shape (..., 2, L) (bank A, bank B), got {tuple(getattr(leaves, 'shape', ()))}")
+        raise ValueError("leaves must have shape (..., 2, L) (bank A, bank B), "
+                         f"got {tuple(getattr(leaves, 'shape', ()))}")
     check_range(margin_mm, 'margin_mm', 0, None)
     return F.relu(leaves[..., 0, :] - leaves[..., 1, :] + margin_mm).mean()
 
@@ -231,7 +222,8 @@ class EPIDBackwardNet(nn.Module):
     def __init__(self,
                  n: int = 256, # detector pixels per side
                  n_leaves: int = 52, # leaf pairs
-                 channels: Sequence[int] = (16, 32, 64, 128, 128), # one stride-2 stage each; `n` must be divisible by 2**len(channels)
+                 # one stride-2 stage each; `n` must be divisible by 2**len(channels)
+                 channels: Sequence[int] = (16, 32, 64, 128, 128),
                  hidden: int = 512, # width of the MLP head
                  position_scale_mm: float = 100.0, # head outputs are in units of this (leaf and jaw positions)
                  mu_scale: float = 10.0, # typical segment MU (the MU output is softplus × mu_scale)
@@ -239,12 +231,13 @@ class EPIDBackwardNet(nn.Module):
                 ):
         super().__init__()
         channels = tuple(check_int(c, 'channels', 1) for c in channels)
-        self.config = dict(n=n, n_leaves=n_leaves, channels=channels, hidden=hidden, position_scale_mm=position_scale_mm,
-                           mu_scale=mu_scale, signal_scale=signal_scale)
+        self.config = dict(n=n, n_leaves=n_leaves, channels=channels, hidden=hidden,
+                           position_scale_mm=position_scale_mm, mu_scale=mu_scale, signal_scale=signal_scale)
         self.n, self.n_leaves = check_int(n, 'n', 2), check_int(n_leaves, 'n_leaves', 1)
         if not channels: raise ValueError("channels is empty; give at least one stage")
         if self.n % 2 ** len(channels):
-            raise ValueError(f"n={n} must be divisible by 2**len(channels) = {2 ** len(channels)} (one halving per stage)")
+            raise ValueError(f"n={n} must be divisible by 2**len(channels) = {2 ** len(channels)} "
+                             "(one halving per stage)")
         self.position_scale_mm = float(check_range(position_scale_mm, 'position_scale_mm', 0, None, lo_inclusive=False))
         self.mu_scale = float(check_range(mu_scale, 'mu_scale', 0, None, lo_inclusive=False))
         self.signal_scale = float(check_range(signal_scale, 'signal_scale', 0, None, lo_inclusive=False))
@@ -257,35 +250,44 @@ class EPIDBackwardNet(nn.Module):
     def forward(self,
                 prev: torch.Tensor, # `(B, n, n)` the pair's first frame
                 curr: torch.Tensor, # `(B, n, n)` its second frame
-               ) -> dict: # `prev_leaves`, `curr_leaves` `(B, 2, L)`, `prev_jaws`, `curr_jaws` `(B, 4)` in mm, `segment_mu` `(B,)`
+               ) -> dict: # `prev_leaves`, `curr_leaves` `(B, 2, L)`, `prev_jaws`, `curr_jaws` `(B, 4)`, `segment_mu`
         n, L = self.n, self.n_leaves
         for name, x in (('prev', prev), ('curr', curr)):
             _check_input(x, name, 3, f'(B, {n}, {n})')
-            if tuple(x.shape[1:]) != (n, n): raise ValueError(f"{name} has frames of {tuple(x.shape[1:])}; the net was built for n={n} ({n} × {n})")
-        if prev.shape != curr.shape: raise ValueError(f"prev has shape {tuple(prev.shape)} but curr has {tuple(curr.shape)}")
+            if tuple(x.shape[1:]) != (n, n):
+                raise ValueError(f"{name} has frames of {tuple(x.shape[1:])}; the net was built for n={n} ({n} × {n})")
+        if prev.shape != curr.shape:
+            raise ValueError(f"prev has shape {tuple(prev.shape)} but curr has {tuple(curr.shape)}")
         out = self.head(self.stages(torch.stack([prev, curr], 1) / self.signal_scale))
         pos, mu = out[:, :-1] * self.position_scale_mm, out[:, -1]
         leaves, jaws = pos[:, :4 * L].view(-1, 2, 2, L), pos[:, 4 * L:].view(-1, 2, 4)
-        return {'prev_leaves': leaves[:, 0], 'curr_leaves': leaves[:, 1], 'prev_jaws': jaws[:, 0], 'curr_jaws': jaws[:, 1],
-                'segment_mu': F.softplus(mu) * self.mu_scale}
+        return {'prev_leaves': leaves[:, 0], 'curr_leaves': leaves[:, 1],
+                'prev_jaws': jaws[:, 0], 'curr_jaws': jaws[:, 1], 'segment_mu': F.softplus(mu) * self.mu_scale}
 
 def epid_backward_loss(pred: Mapping, # `EPIDBackwardNet`'s output
-                       batch: Mapping, # a `FramePairs` batch (`prev_leaves`, `curr_leaves`, `prev_jaws`, `curr_jaws`, `prev_mu`, `curr_mu`; optional `seq_id`)
+                       # a `FramePairs` batch (`prev_leaves`, `curr_leaves`, `prev_jaws`, `curr_jaws`, `prev_mu`,
+                       # `curr_mu`; optional `seq_id`)
+                       batch: Mapping,
                        jaws_weight: float = 1.0, # weight of the jaw term
                        mu_weight: float = 1.0, # weight of the segment-MU term
                        crossing_weight: float = 1.0, # weight of `leaf_crossing_penalty` (both control points)
-                       consistency_weight: float = 0.1, # weight of the cross-pair consistency of the shared control point
+                       # weight of the cross-pair consistency of the shared control point
+                       consistency_weight: float = 0.1,
                        beta_mm: float = 1.0, # smooth-L1 transition (mm, and MU for the MU term)
-                      ) -> dict: # `loss` (weighted total), `leaves_loss`, `jaws_loss`, `mu_loss`, `crossing_loss`, `consistency_loss`
-    "The backward net's loss: position and MU errors, the leaf-crossing penalty and the consistency of consecutive pairs."
+                      ) -> dict: # `loss` (weighted total) and each term: `leaves_loss`, `jaws_loss`, `mu_loss`, ...
+    """The backward net's loss: position and MU errors, the leaf-crossing penalty and the consistency of consecutive
+    pairs (`crossing_loss`, `consistency_loss`)."""
     g = lambda k: _batch_get(batch, k).to(pred['prev_leaves'].dtype)
     for k in ('prev_leaves', 'curr_leaves', 'prev_jaws', 'curr_jaws', 'segment_mu'): _batch_get(pred, k)
     sl1 = lambda a, b: F.smooth_l1_loss(a, b, beta=beta_mm)
-    terms = {'leaves_loss': (sl1(pred['prev_leaves'], g('prev_leaves')) + sl1(pred['curr_leaves'], g('curr_leaves'))) / 2,
+    terms = {'leaves_loss': (sl1(pred['prev_leaves'], g('prev_leaves'))
+                             + sl1(pred['curr_leaves'], g('curr_leaves'))) / 2,
              'jaws_loss': (sl1(pred['prev_jaws'], g('prev_jaws')) + sl1(pred['curr_jaws'], g('curr_jaws'))) / 2,
              'mu_loss': sl1(pred['segment_mu'], g('curr_mu') - g('prev_mu')),
-             'crossing_loss': (leaf_crossing_penalty(pred['prev_leaves']) + leaf_crossing_penalty(pred['curr_leaves'])) / 2,
-             'consistency_loss': sequence_consistency_loss(pred['curr_leaves'], pred['prev_leaves'], batch.get('seq_id'), kind='l1')}
+             'crossing_loss': (leaf_crossing_penalty(pred['prev_leaves'])
+                               + leaf_crossing_penalty(pred['curr_leaves'])) / 2,
+             'consistency_loss': sequence_consistency_loss(pred['curr_leaves'], pred['prev_leaves'],
+                                                           batch.get('seq_id'), kind='l1')}
     w = {'leaves_loss': 1.0, 'jaws_loss': jaws_weight, 'mu_loss': mu_weight, 'crossing_loss': crossing_weight,
          'consistency_loss': consistency_weight}
     return {'loss': sum(w[k] * v for k, v in terms.items()), **terms}
@@ -307,15 +309,18 @@ class _LeakyReLUMask(torch.autograd.Function):
 
 def _act(x, inplace=False): return _LeakyReLUMask.apply(x, 0.01, inplace)
 
-def _act_as(z: torch.Tensor, b: int) -> torch.Tensor: return _act(z, inplace=True).view(b, -1, *z.shape[2:])  # `(1, B*C, ...)` -> `(B, C, ...)`
+# `(1, B*C, ...)` -> `(B, C, ...)`
+def _act_as(z: torch.Tensor, b: int) -> torch.Tensor: return _act(z, inplace=True).view(b, -1, *z.shape[2:])
 
 def _inorm(norm: nn.InstanceNorm3d, y: torch.Tensor) -> torch.Tensor:
-    "`norm(y)` as `F.instance_norm` computes it (batch norm over `(1, B*C, ...)`), returned in that shape: a tensor of its own, no view, so it can be changed in place without autograd copying gradients in backward."
+    """`norm(y)` as `F.instance_norm` computes it (batch norm over `(1, B*C, ...)`), returned in that shape: a tensor
+    of its own, no view, so it can be changed in place without autograd copying gradients in backward."""
     b, c = y.shape[:2]
-    return F.batch_norm(y.reshape(1, b * c, *y.shape[2:]), None, None, norm.weight.repeat(b), norm.bias.repeat(b), True, 0.0, norm.eps)
+    return F.batch_norm(y.reshape(1, b * c, *y.shape[2:]), None, None, norm.weight.repeat(b), norm.bias.repeat(b),
+                        True, 0.0, norm.eps)
 
 class _ResBlock3d(nn.Module):
-    "Two 3×3×3 conv-InstanceNorm units with leaky ReLU and a shortcut (1×1×1 conv + norm when width or stride changes)."
+    "Two 3×3×3 conv-InstanceNorm units with leaky ReLU and a shortcut (1×1×1 conv + norm if width or stride change)."
     def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
         self.conv1 = nn.Conv3d(cin, cout, 3, stride, 1, bias=False)
@@ -382,22 +387,27 @@ class ResidualUNet3D(nn.Module):
                  base_channels: int = 40, # width of the first level (the seed: 40; its "lightweight UNet": 8-16)
                  depth: int = 5, # resolution levels; the input is halved `depth - 1` times
                  deep_supervision: bool = True, # training returns `[full, 1/2, 1/4, ...]` (depth - 2 extra heads)
-                 checkpointing: bool = False, # run each convolution unit under `torch.utils.checkpoint` (less memory, ~35 % more time)
+                 # run each convolution unit under `torch.utils.checkpoint` (less memory, ~35 % more time)
+                 checkpointing: bool = False,
                  max_channels: int = 320, # cap on the width of deep levels
                 ):
         super().__init__()
         self.config = dict(in_channels=in_channels, out_channels=out_channels, base_channels=base_channels, depth=depth,
                            deep_supervision=deep_supervision, checkpointing=checkpointing, max_channels=max_channels)
-        self.in_channels, self.out_channels = check_int(in_channels, 'in_channels', 1), check_int(out_channels, 'out_channels', 1)
+        self.in_channels = check_int(in_channels, 'in_channels', 1)
+        self.out_channels = check_int(out_channels, 'out_channels', 1)
         self.depth = check_int(depth, 'depth', 2)
         base, cap = check_int(base_channels, 'base_channels', 1), check_int(max_channels, 'max_channels', 1)
         self.filters = [min(base * 2 ** i, cap) for i in range(self.depth)]
         self.deep_supervision, self.checkpointing = bool(deep_supervision), bool(checkpointing)
         f = self.filters
-        self.encoder = nn.ModuleList([_ResBlock3d(in_channels, f[0])] + [_ResBlock3d(f[i - 1], f[i], 2) for i in range(1, self.depth)])
-        self.decoder = nn.ModuleList([_UpBlock3d(f[i + 1], f[i]) for i in range(self.depth - 1)])   # decoder[i] ends at level i
+        self.encoder = nn.ModuleList([_ResBlock3d(in_channels, f[0])]
+                                     + [_ResBlock3d(f[i - 1], f[i], 2) for i in range(1, self.depth)])
+        # decoder[i] ends at level i
+        self.decoder = nn.ModuleList([_UpBlock3d(f[i + 1], f[i]) for i in range(self.depth - 1)])
         self.head = nn.Conv3d(f[0], out_channels, 1)
-        self.ds_heads = nn.ModuleList([nn.Conv3d(f[i], out_channels, 1) for i in range(1, self.depth - 1)] if deep_supervision else [])
+        self.ds_heads = nn.ModuleList([nn.Conv3d(f[i], out_channels, 1) for i in range(1, self.depth - 1)]
+                                      if deep_supervision else [])
 
     @property
     def multiple(self) -> int:
@@ -411,16 +421,18 @@ class ResidualUNet3D(nn.Module):
         return block.checkpointed(*args)
 
     def forward(self, x: torch.Tensor, # `(B, in_channels, D, H, W)`, each of D, H, W a multiple of `2 ** (depth - 1)`
-               ): # training with deep supervision: list `[(B, out, D, H, W), (B, out, D/2, H/2, W/2), ...]`; else `(B, out, D, H, W)`
+               ): # `(B, out, D, H, W)`; training with deep supervision: `[(B, out, D, H, W), (B, out, D/2, ...), ...]`
         _check_input(x, 'x', 5, '(B, C, D, H, W)', self.in_channels, 'ResidualUNet3D')
-        _check_multiple(x, 'x', self.multiple, f'ResidualUNet3D with depth={self.depth} (halving {self.depth - 1} times)')
+        _check_multiple(x, 'x', self.multiple,
+                        f'ResidualUNet3D with depth={self.depth} (halving {self.depth - 1} times)')
         skips = []
         for blk in self.encoder:
             x = self._run(blk, x); skips.append(x)
         x, outs = skips.pop(), []
         for i in reversed(range(self.depth - 1)):
             x = self._run(self.decoder[i], x, skips.pop())
-            if self.training and self.deep_supervision and 1 <= i <= len(self.ds_heads): outs.append(self.ds_heads[i - 1](x))
+            if self.training and self.deep_supervision and 1 <= i <= len(self.ds_heads):
+                outs.append(self.ds_heads[i - 1](x))
         full = self.head(x)
         if not (self.training and self.deep_supervision): return full
         return [full] + outs[::-1]
@@ -455,16 +467,20 @@ def _resize_target(target: torch.Tensor, size: tuple, mode: str) -> torch.Tensor
 class DeepSupervisionLoss(nn.Module):
     "Apply `loss_fn` to each deep-supervision head against the target resized to the head, weights halving per level."
     def __init__(self,
-                 loss_fn: Callable, # a plain loss `loss_fn(pred, target)` returning a scalar or a dict of terms with `'loss'`
-                 weights: Sequence[float] | None = None, # per-head weights, full resolution first; `None`: 1, 1/2, 1/4, ... (normalised)
+                 # a plain loss `loss_fn(pred, target)` returning a scalar or a dict of terms with `'loss'`
+                 loss_fn: Callable,
+                 # per-head weights, full resolution first; `None`: 1, 1/2, 1/4, ... (normalised)
+                 weights: Sequence[float] | None = None,
                  downsample: str = 'nearest', # how targets shrink: `'nearest'` or `'max'` (max pooling)
                 ):
         super().__init__()
         if not callable(loss_fn): raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-        if downsample not in ('nearest', 'max'): raise ValueError(f"downsample={downsample!r} must be 'nearest' or 'max'")
+        if downsample not in ('nearest', 'max'):
+            raise ValueError(f"downsample={downsample!r} must be 'nearest' or 'max'")
         if weights is not None:
             weights = [float(check_range(w, 'weights', 0, None)) for w in weights]
-            if not weights or sum(weights) <= 0: raise ValueError(f"weights={weights!r} must hold at least one positive weight")
+            if not weights or sum(weights) <= 0:
+                raise ValueError(f"weights={weights!r} must hold at least one positive weight")
         self.loss_fn, self.weights, self.downsample = loss_fn, weights, downsample
 
     def forward(self, pred, # a tensor (eval mode) or the list `[full, half, ...]` of `ResidualUNet3D` in training
@@ -473,7 +489,8 @@ class DeepSupervisionLoss(nn.Module):
         seg_output(pred, target, 'pred')      # a tensor or a non-empty list whose first head fits the target
         if torch.is_tensor(pred): return self.loss_fn(pred, target)
         w = self.weights or [0.5 ** i for i in range(len(pred))]
-        if len(w) != len(pred): raise ValueError(f"weights has {len(w)} entries but the model returned {len(pred)} heads")
+        if len(w) != len(pred):
+            raise ValueError(f"weights has {len(w)} entries but the model returned {len(pred)} heads")
         w = [v / sum(w) for v in w]
         total = None
         for p, wi in zip(pred, w):
@@ -482,12 +499,14 @@ class DeepSupervisionLoss(nn.Module):
             t = target if tuple(target.shape[-len(size):]) == size else _resize_target(target, size, self.downsample)
             v = self.loss_fn(p, t)
             v = {k: wi * x for k, x in v.items()} if isinstance(v, Mapping) else wi * v
-            total = v if total is None else ({k: total[k] + x for k, x in v.items()} if isinstance(v, Mapping) else total + v)
+            if total is None: total = v
+            else: total = {k: total[k] + x for k, x in v.items()} if isinstance(v, Mapping) else total + v
         return total
 
 # %% ../nbs/07_models.ipynb #7716269e
 class CoordinateMLP(nn.Module):
-    "Normalised coordinates `(N, in_dim)` → probability `(N,)`: `layers` × (Linear, ReLU, Dropout), a linear logit, sigmoid."
+    """Normalised coordinates `(N, in_dim)` → probability `(N,)`: `layers` × (Linear, ReLU, Dropout), a linear logit,
+    sigmoid."""
     def __init__(self,
                  in_dim: int = 3, # coordinate dimensions
                  hidden: int = 128, # units per hidden layer
@@ -536,13 +555,15 @@ class ResNetBackbone(nn.Module):
                 ):
         super().__init__()
         widths, blocks = tuple(widths), tuple(blocks)
-        if len(widths) != len(blocks) or not widths: raise ValueError(f"widths {widths} and blocks {blocks} must be non-empty and of equal length")
+        if len(widths) != len(blocks) or not widths:
+            raise ValueError(f"widths {widths} and blocks {blocks} must be non-empty and of equal length")
         self.in_channels = check_int(in_channels, 'in_channels', 1)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]),
                                   nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
         stages, c = [], widths[0]
         for i, (w, nb) in enumerate(zip(widths, blocks)):
-            stages += [_BasicBlock(c, w, 1 if i == 0 else 2)] + [_BasicBlock(w, w) for _ in range(check_int(nb, 'blocks', 1) - 1)]
+            stages += ([_BasicBlock(c, w, 1 if i == 0 else 2)]
+                       + [_BasicBlock(w, w) for _ in range(check_int(nb, 'blocks', 1) - 1)])
             c = w
         self.stages = nn.Sequential(*stages)
         self.out_channels, self.reduction = c, 4 * 2 ** (len(widths) - 1)
@@ -553,10 +574,11 @@ TOKEN_TYPES = ('channel', 'spatial')
 
 # %% ../nbs/07_models.ipynb #19053997
 class ProbeGuidanceNet(nn.Module):
-    "ResNet-34 features of the current frame as tokens → transformer → 6-DOF action, next-frame latent and next pose."
+    "ResNet-34 features of a frame as tokens → transformer → 6-DOF action, next-frame latent and next pose."
     def __init__(self,
                  image_size: int = 224, # square input frames, a multiple of the backbone's reduction (32)
-                 token_type: str = 'channel', # `'channel'`: one token per feature channel; `'spatial'`: one per position
+                 # `'channel'`: one token per feature channel; `'spatial'`: one per position
+                 token_type: str = 'channel',
                  d_model: int = 768, # transformer width
                  num_heads: int = 12, # attention heads (`d_model` must be divisible by it)
                  num_layers: int = 6, # transformer encoder layers
@@ -569,12 +591,14 @@ class ProbeGuidanceNet(nn.Module):
         super().__init__()
         if token_type not in TOKEN_TYPES: raise ValueError(f"token_type={token_type!r} must be one of {TOKEN_TYPES}")
         self.config = dict(image_size=image_size, token_type=token_type, d_model=d_model, num_heads=num_heads,
-                           num_layers=num_layers, dim_feedforward=dim_feedforward, dropout=dropout, in_channels=in_channels,
-                           widths=tuple(widths), blocks=tuple(blocks))
+                           num_layers=num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
+                           in_channels=in_channels, widths=tuple(widths), blocks=tuple(blocks))
         self.backbone = ResNetBackbone(in_channels, widths, blocks)
         self.image_size, self.token_type = check_int(image_size, 'image_size', 1), token_type
         r = self.backbone.reduction
-        if self.image_size % r: raise ValueError(f"image_size={image_size} must be a multiple of {r} (the backbone halves the frame {int(math.log2(r))} times)")
+        if self.image_size % r:
+            raise ValueError(f"image_size={image_size} must be a multiple of {r} "
+                             f"(the backbone halves the frame {int(math.log2(r))} times)")
         check_int(d_model, 'd_model', 1); check_int(num_heads, 'num_heads', 1); check_int(num_layers, 'num_layers', 1)
         if d_model % num_heads: raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
         positions, C = (self.image_size // r) ** 2, self.backbone.out_channels
@@ -597,7 +621,8 @@ class ProbeGuidanceNet(nn.Module):
         _check_input(img, name, 4, f'(B, {self.backbone.in_channels}, {self.image_size}, {self.image_size})',
                      self.backbone.in_channels, 'ProbeGuidanceNet')
         if tuple(img.shape[2:]) != (self.image_size,) * 2:
-            raise ValueError(f"frames have spatial size {tuple(img.shape[2:])}; ProbeGuidanceNet was built for image_size={self.image_size}")
+            raise ValueError(f"frames have spatial size {tuple(img.shape[2:])}; "
+                             f"ProbeGuidanceNet was built for image_size={self.image_size}")
         f = self.backbone(img).flatten(2)                          # (B, C, h*w)
         return f if self.token_type == 'channel' else f.transpose(1, 2)
 
@@ -607,9 +632,11 @@ class ProbeGuidanceNet(nn.Module):
                ) -> dict: # `action`, `t2_action` `(B, 6)`, `latent` `(B, T, token_dim)` (+ `latent_target`)
         x = torch.cat([self.act_token.expand(ft1.shape[0], -1, -1), self.embed(self.tokens(ft1))], 1) + self.pos
         x = self.encoder(x)
-        out = {'action': self.action_head(x[:, 0]), 'latent': self.latent_head(x[:, 1:]), 't2_action': self.t2_head(x[:, 1:].mean(1))}
+        out = {'action': self.action_head(x[:, 0]), 'latent': self.latent_head(x[:, 1:]),
+               't2_action': self.t2_head(x[:, 1:].mean(1))}
         if ft2 is not None:
-            if ft2.shape != ft1.shape: raise ValueError(f"ft2 has shape {tuple(ft2.shape)} but ft1 has {tuple(ft1.shape)}")
+            if ft2.shape != ft1.shape:
+                raise ValueError(f"ft2 has shape {tuple(ft2.shape)} but ft1 has {tuple(ft1.shape)}")
             with torch.no_grad(): out['latent_target'] = self.tokens(ft2, 'ft2')
         return out
 
@@ -624,14 +651,17 @@ def probe_guidance_loss(pred: Mapping, # `ProbeGuidanceNet`'s output
     "The seed's loss: SmoothL1 on the action, plus the latent reconstruction and the auxiliary next-pose terms."
     check_range(smooth_l1_beta, 'smooth_l1_beta', 0, None, lo_inclusive=False)
     check_range(lambda_latent, 'lambda_latent', 0, None); check_range(lambda_t2_action, 'lambda_t2_action', 0, None)
-    main = F.smooth_l1_loss(_batch_get(pred, 'action'), _batch_get(batch, 'action').to(pred['action'].dtype), beta=smooth_l1_beta)
+    main = F.smooth_l1_loss(_batch_get(pred, 'action'), _batch_get(batch, 'action').to(pred['action'].dtype),
+                            beta=smooth_l1_beta)
     if primary_task_only: return {'loss': main, 'main_task_loss': main}
     if 'latent_target' not in pred:
         raise ValueError("pred has no 'latent_target': call the model with ft2 as well (input_key=('ft1', 'ft2')), "
                          "or use primary_task_only=True")
     latent = F.mse_loss(_batch_get(pred, 'latent'), pred['latent_target'])
-    t2 = F.smooth_l1_loss(_batch_get(pred, 't2_action'), _batch_get(batch, 'at2').to(pred['t2_action'].dtype), beta=smooth_l1_beta)
-    return {'loss': main + lambda_latent * latent + lambda_t2_action * t2, 'main_task_loss': main, 'latent_loss': latent, 't2_action_loss': t2}
+    t2 = F.smooth_l1_loss(_batch_get(pred, 't2_action'), _batch_get(batch, 'at2').to(pred['t2_action'].dtype),
+                          beta=smooth_l1_beta)
+    return {'loss': main + lambda_latent * latent + lambda_t2_action * t2, 'main_task_loss': main,
+            'latent_loss': latent, 't2_action_loss': t2}
 
 # %% ../nbs/07_models.ipynb #795f6e80
 def _gn(c: int) -> nn.GroupNorm: return nn.GroupNorm(math.gcd(32, c) if c >= 32 else math.gcd(8, c), c)
@@ -656,7 +686,8 @@ class VQGAN3D(nn.Module):
     "3-D VQGAN autoencoder: residual encoder → `VectorQuantizer` → residual decoder."
     def __init__(self,
                  in_channels: int = 1, # image channels
-                 channels: Sequence[int] = (32, 64, 128), # width of each level; the volume is halved len(channels) - 1 times
+                 # width of each level; the volume is halved len(channels) - 1 times
+                 channels: Sequence[int] = (32, 64, 128),
                  embed_dim: int = 8, # code dimension
                  n_codes: int = 1024, # codebook size
                  beta: float = 0.25, # commitment weight of the quantiser
@@ -675,7 +706,8 @@ class VQGAN3D(nn.Module):
         for i in range(len(c)):
             enc.append(_VQResBlock3d(c[i - 1] if i else c[0], c[i]))
             if i < len(c) - 1: enc.append(nn.Conv3d(c[i], c[i], 3, stride=2, padding=1))
-        enc += [_VQResBlock3d(c[-1], c[-1]), _gn(c[-1]), nn.SiLU(), nn.Conv3d(c[-1], check_int(embed_dim, 'embed_dim', 1), 1)]
+        enc += [_VQResBlock3d(c[-1], c[-1]), _gn(c[-1]), nn.SiLU(),
+                nn.Conv3d(c[-1], check_int(embed_dim, 'embed_dim', 1), 1)]
         self.encoder = nn.Sequential(*enc)
         self.quantizer = VectorQuantizer(n_codes, embed_dim, beta=beta, ema_decay=ema_decay)
         dec = [nn.Conv3d(embed_dim, c[-1], 3, padding=1), _VQResBlock3d(c[-1], c[-1])]
@@ -700,7 +732,8 @@ class VQGAN3D(nn.Module):
               ):
         "Encode and quantise: the `losses.VQOutput` (quantized latent, VQ loss, codes, perplexity, usage)."
         _check_input(x, 'x', 5, '(B, C, D, H, W)', self.in_channels, 'VQGAN3D')
-        _check_multiple(x, 'x', self.multiple, f"VQGAN3D with {len(self.config['channels'])} levels (downsampling ×{self.multiple})")
+        _check_multiple(x, 'x', self.multiple,
+                        f"VQGAN3D with {len(self.config['channels'])} levels (downsampling ×{self.multiple})")
         return self.quantizer(self._run(self.encoder, x))
 
     def decode(self, q: torch.Tensor, # `(B, embed_dim, d, h, w)` quantized latent
@@ -723,7 +756,8 @@ class VQGAN3D(nn.Module):
     def forward(self, x: torch.Tensor, # `(B, in_channels, D, H, W)`, each size a multiple of `multiple`
                ) -> dict: # `recon` (like `x`), `vq_loss`, `codes` `(B, D/f, H/f, W/f)`, `perplexity`, `usage`
         vq = self.encode(x)
-        return {'recon': self.decode(vq.quantized), 'vq_loss': vq.loss, 'codes': vq.codes, 'perplexity': vq.perplexity, 'usage': vq.usage}
+        return {'recon': self.decode(vq.quantized), 'vq_loss': vq.loss, 'codes': vq.codes,
+                'perplexity': vq.perplexity, 'usage': vq.usage}
 
 # %% ../nbs/07_models.ipynb #a3940ba0
 class PatchDiscriminator3D(nn.Module):
@@ -740,13 +774,14 @@ class PatchDiscriminator3D(nn.Module):
         layers, cin = [nn.Conv3d(in_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)], c
         for i in range(1, n_layers + 1):
             cout = c * min(2 ** i, 8)
-            layers += [nn.Conv3d(cin, cout, 4, 2 if i < n_layers else 1, 1, bias=False), _gn(cout), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv3d(cin, cout, 4, 2 if i < n_layers else 1, 1, bias=False), _gn(cout),
+                       nn.LeakyReLU(0.2, True)]
             cin = cout
         layers.append(nn.Conv3d(cin, 1, 4, 1, 1))
         self.net = nn.Sequential(*layers)
 
     def out_size(self, size: int) -> int:
-        "Logit-map size along an axis of `size` voxels (each stride-2 layer halves, each stride-1 4×4×4 layer trims 1)."
+        "Logit-map size along an axis of `size` voxels (a stride-2 layer halves, a stride-1 4×4×4 layer trims 1)."
         for _ in range(self.n_layers): size = (size - 2) // 2 + 1
         return size - 2
 
@@ -759,29 +794,9 @@ class PatchDiscriminator3D(nn.Module):
                ) -> torch.Tensor: # `(B, 1, d, h, w)` logits, one per patch
         _check_input(x, 'x', 5, '(B, C, D, H, W)', self.in_channels, 'PatchDiscriminator3D')
         if min(x.shape[2:]) < self.min_size:
-            raise ValueError(f"x has spatial size {tuple(x.shape[2:])}; PatchDiscriminator3D with n_layers={self.n_layers} "
-                             f"needs at least {self.min_size} voxels per axis")
+            raise ValueError(f"x has spatial size {tuple(x.shape[2:])}; PatchDiscriminator3D with "
+                             f"n_layers={self.n_layers} needs at least {self.min_size} voxels per axis")
         return self.net(x)
-
-# %% ../nbs/07_models.ipynb #18e95c37
-def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    "Hinge discriminator loss: `½ (mean relu(1 - D(x)) + mean relu(1 + D(x̂)))`."
-    return 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())
-
-def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    "Non-saturating (logistic) discriminator loss: `½ (mean softplus(-D(x)) + mean softplus(D(x̂)))`."
-    return 0.5 * (F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean())
-
-# %% ../nbs/07_models.ipynb #cbc57286
-def adaptive_weight(rec_loss: torch.Tensor, # the reconstruction loss (with its graph)
-                    g_loss: torch.Tensor, # the generator's adversarial loss (with its graph)
-                    last_layer: torch.Tensor, # the decoder's last weight
-                    max_weight: float = 1e4, # clamp
-                   ) -> torch.Tensor: # detached scalar `‖∇ rec‖ / (‖∇ g‖ + 1e-4)` at `last_layer`
-    "taming-transformers' adaptive adversarial weight: balance the two gradients at the decoder's last layer."
-    g_rec = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
-    g_adv = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
-    return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, max_weight).detach()
 
 # %% ../nbs/07_models.ipynb #f4025d9b
 class VQGANLoss:
@@ -795,8 +810,10 @@ class VQGANLoss:
                  codebook_weight: float = 1.0, # weight of the quantiser's loss
                  max_adaptive_weight: float = 1e4, # clamp of the adaptive weight
                 ):
-        if adversarial not in ('hinge', 'vanilla'): raise ValueError(f"adversarial={adversarial!r} must be 'hinge' or 'vanilla'")
-        if not isinstance(discriminator, nn.Module): raise ValueError(f"discriminator must be an nn.Module, got {type(discriminator).__name__}")
+        if adversarial not in ('hinge', 'vanilla'):
+            raise ValueError(f"adversarial={adversarial!r} must be 'hinge' or 'vanilla'")
+        if not isinstance(discriminator, nn.Module):
+            raise ValueError(f"discriminator must be an nn.Module, got {type(discriminator).__name__}")
         self.discriminator, self.last_layer = discriminator, last_layer
         self.disc_start = check_int(disc_start, 'disc_start', 0)
         self.disc_weight = float(check_range(disc_weight, 'disc_weight', 0))
@@ -806,12 +823,15 @@ class VQGANLoss:
 
     def _check(self, out, target):
         recon = _batch_get(out, 'recon')
-        if recon.shape != target.shape: raise ValueError(f"target has shape {tuple(target.shape)} but the reconstruction has {tuple(recon.shape)}")
+        if recon.shape != target.shape:
+            raise ValueError(f"target has shape {tuple(target.shape)} but the reconstruction has "
+                             f"{tuple(recon.shape)}")
         return recon
 
     def __call__(self, out: Mapping, # `VQGAN3D`'s output
                  target: torch.Tensor, # the input volume `x`
-                 step: int | None = None, # generator step; `None`: this object's own counter (advanced by each training call)
+                 # generator step; `None`: this object's own counter (advanced by each training call)
+                 step: int | None = None,
                 ) -> dict: # `loss`, `rec_loss`, `vq_loss`, `g_loss`, `d_weight`, `disc_factor`, `perplexity`, `usage`
         "The generator's loss."
         recon = self._check(out, target)
@@ -842,7 +862,8 @@ class VQGANLoss:
         "The discriminator's loss on real `target` and the detached reconstruction (zero before `disc_start`)."
         recon = self._check(out, target).detach()
         step = self.step if step is None else step
-        if step < self.disc_start: return {'d_loss': recon.new_zeros(()), 'logits_real': recon.new_zeros(()), 'logits_fake': recon.new_zeros(())}
+        if step < self.disc_start:
+            return {k: recon.new_zeros(()) for k in ('d_loss', 'logits_real', 'logits_fake')}
         lr, lf = self.discriminator(target), self.discriminator(recon)
         d = (hinge_d_loss if self.adversarial == 'hinge' else vanilla_d_loss)(lr, lf)
         return {'d_loss': d, 'logits_real': lr.mean().detach(), 'logits_fake': lf.mean().detach()}
@@ -960,109 +981,12 @@ def build_model(spec, # `{'name': 'ResidualUNet3D', **kw}`, `{'class_path': ...,
     model.class_path, model.init_args = path, args
     return model
 
-# %% ../nbs/07_models.ipynb #b41ee7fd
-OPTIMIZER_BYTES = {'adamw': 8, 'adam': 8, 'sgd': 4, 'rmsprop': 4, 'none': 0}   # state bytes per fp32 parameter
+# %% ../nbs/07_models.ipynb #68fd9d51
+_IN_MEMORY = ('activation_memory',)
 
-def _train_loss(out) -> torch.Tensor:
-    "A scalar that depends on every output of a model (tensor, list of heads, or dict of tensors)."
-    if isinstance(out, Mapping): out = [v for v in out.values() if torch.is_tensor(v) and v.is_floating_point()]
-    out = list(out) if isinstance(out, (list, tuple)) else [out]
-    return sum(o.float().square().mean() for o in out if o.requires_grad)
-
-def step_memory(model: nn.Module, # the model in train mode
-                x: torch.Tensor, # one input batch, on the model's device
-                amp: str | None = None, # `None`, `'bf16'` or `'fp16'`: autocast as `medlab.train.AMP` does
-               ) -> dict: # `peak` (bytes above the start, parameters excluded) and `activations` (`activation_memory`)
-    "Measure one forward + backward: the peak memory it allocates (CUDA's allocator, or on CPU torch's profiler)."
-    dt = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
-    ctx = lambda: torch.autocast(x.device.type, dtype=dt, enabled=dt is not None)
-    model.zero_grad(set_to_none=True)
-    with ctx(): act = activation_memory(model, x)
-    model.zero_grad(set_to_none=True)
-    if x.device.type == 'cuda':
-        torch.cuda.synchronize(x.device); base = torch.cuda.memory_allocated(x.device)
-        torch.cuda.reset_peak_memory_stats(x.device)
-        with ctx(): loss = _train_loss(model(x))
-        loss.backward(); del loss
-        peak = torch.cuda.max_memory_allocated(x.device) - base
-    else:
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            with ctx(): loss = _train_loss(model(x))
-            loss.backward(); del loss
-        ev = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == '[memory]')
-        cur = peak = 0
-        for _, b in ev: cur += b; peak = max(peak, cur)
-    model.zero_grad(set_to_none=True)
-    return {'peak': int(peak), 'activations': int(act)}
-
-# %% ../nbs/07_models.ipynb #4af20b23
-@dataclass
-class MemoryEstimate:
-    "Estimated peak device memory of one training step, in bytes per term."
-    weights: int # parameters and buffers (float32 master copies, also under AMP)
-    gradients: int # one float32 gradient per trainable parameter
-    optimizer: int # the optimizer's state (`OPTIMIZER_BYTES` per trainable parameter)
-    activations: int # tensors autograd saves for backward (`activation_memory`), the whole batch
-    transient: int # the rest of the measured peak: backward's temporaries and kernel workspace, the whole batch
-    info: dict # what was estimated: input shape, batch size, amp, checkpointing, measured sizes
-    @property
-    def total(self) -> int: return self.weights + self.gradients + self.optimizer + self.activations + self.transient
-    def fits(self, device_bytes: float) -> bool: return self.total <= device_bytes
-    def __repr__(self):
-        keys = ('weights', 'gradients', 'optimizer', 'activations', 'transient', 'total')
-        rows = [(k, getattr(self, k)) for k in keys]
-        head = ', '.join(f"{k}={v}" for k, v in self.info.items() if k != 'sizes')
-        u, d = ('GiB', 2**30) if self.total >= 2**30 else ('MiB', 2**20)
-        return '\n'.join([f"MemoryEstimate({head})"] + [f"  {k:<12}{v / d:>10.2f} {u}" for k, v in rows])
-
-def estimate_memory(model, # an `nn.Module` or a `build_model` spec
-                    input_shape: Sequence[int], # the training input's spatial shape `(D, H, W)` (or `(H, W)`)
-                    batch_size: int = 1, # samples per step
-                    *,
-                    in_channels: int | None = None, # input channels (default: the model's `in_channels`, else 1)
-                    amp: str | None = None, # `None`, `'bf16'` or `'fp16'`: activations measured under autocast
-                    checkpointing: bool = False, # measure with the model's `checkpointing` switched on
-                    optimizer: str = 'adamw', # a key of `OPTIMIZER_BYTES`
-                    sizes: Sequence[Sequence[int]] | None = None, # the two small spatial shapes measured (default:
-                    # about 16 voxels along the longest axis in `input_shape`'s aspect, in multiples of the model's
-                    # `multiple` and at least two of them (so the deepest level has more than one voxel), then that
-                    # with the first axis doubled)
-                    device: str | torch.device = 'cpu', # where to measure (CUDA: allocator's peak; CPU: profiler)
-                   ) -> MemoryEstimate:
-    "Peak memory of a training step at `input_shape`: exact state sizes, activations measured small, scaled by voxels."
-    model = build_model(model)
-    if amp not in (None, 'bf16', 'fp16'): raise ValueError(f"amp={amp!r} must be None, 'bf16' or 'fp16'")
-    if optimizer not in OPTIMIZER_BYTES:
-        raise ValueError(f"optimizer={optimizer!r} must be one of {sorted(OPTIMIZER_BYTES)}")
-    shape = tuple(check_int(s, 'input_shape', 1) for s in input_shape)
-    check_int(batch_size, 'batch_size', 1)
-    if checkpointing and not hasattr(model, 'checkpointing'):
-        raise ValueError(f"checkpointing=True but {type(model).__name__} has no `checkpointing` switch")
-    mult = int(getattr(model, 'multiple', 1))
-    if sizes is None:
-        base = tuple(mult * max(2, round(16 * s / max(shape) / mult)) for s in shape)   # ~16 voxels, `shape`'s aspect
-        sizes = [base, tuple(b * (2 if i == 0 else 1) for i, b in enumerate(base))]
-    sizes = [tuple(int(v) for v in s) for s in sizes]
-    if len(sizes) != 2 or math.prod(sizes[0]) == math.prod(sizes[1]) or any(len(s) != len(shape) for s in sizes):
-        raise ValueError(f"sizes={sizes} must be two spatial shapes of {len(shape)} axes with different voxel counts")
-    cin = in_channels or int(getattr(model, 'in_channels', None) or getattr(model, 'config', {}).get('in_channels', 1))
-    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    was_training, was_ckpt, dev = model.training, getattr(model, 'checkpointing', None), torch.device(device)
-    model.to(dev).train()
-    if checkpointing: model.checkpointing = True
-    try: m = [step_memory(model, torch.rand(2, cin, *s, device=dev), amp) for s in sizes]   # batch 2: per-sample costs
-    finally:
-        model.train(was_training)
-        if was_ckpt is not None: model.checkpointing = was_ckpt
-    n0, n1, n = math.prod(sizes[0]), math.prod(sizes[1]), math.prod(shape)
-    scale = lambda a, b: max(0.0, a + (b - a) / (n1 - n0) * (n - n0))     # linear in the voxel count
-    act = scale(m[0]['activations'], m[1]['activations'])
-    rest = [max(0, x['peak'] - x['activations'] - trainable) for x in m]
-    return MemoryEstimate(weights, trainable, OPTIMIZER_BYTES[optimizer] * n_train, int(batch_size / 2 * act),
-                          int(batch_size / 2 * scale(*rest)),
-                          dict(model=type(model).__name__, input_shape=shape, batch_size=batch_size, amp=amp,
-                               checkpointing=checkpointing, optimizer=optimizer, device=str(dev), sizes=sizes))
+def __getattr__(name):
+    "Names that moved to `medlab.memory`, imported from there on first use (PEP 562): no import cycle."
+    if name in _IN_MEMORY:
+        from medlab import memory
+        return getattr(memory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
