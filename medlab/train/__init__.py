@@ -10,7 +10,7 @@ __all__ = ['EVENTS', 'SCHEDULERS', 'CKPT_FORMAT', 'Callback', 'CancelFitExceptio
            'Timing', 'MemoryLogger', 'Checkpoint', 'CSVLogger', 'TensorBoardLogger', 'SummaryPlot', 'ProgressBar',
            'mc_dropout', 'mc_predict']
 
-# %% ../../nbs/08e_train.package.ipynb #56008479
+# %% ../../nbs/08e_train.package.ipynb #9dfddfa4
 from .core import *
 from .checkpoint import *
 from .callbacks import *
