@@ -24,13 +24,12 @@ from .volumes import (CachedVolume, Volume, VolumeFileError, check_volumes, load
                             save_volume)
 
 # %% auto #0
-__all__ = ['DATASET_FORMAT', 'SPLIT_NAMES', 'TRANSITIONS_FILE', 'POSE_COMPONENTS', 'SCAR_KEYS', 'LazyCacheMixin', 'FramePairs',
-           'save_dataset', 'load_dataset', 'ConcatDataset', 'ConsecutiveBatchSampler', 'loader_settings', 'make_loader',
-           'to_device', 'patient_splits', 'find_patients', 'read_transitions', 'TransitionsDataset', 'dataset_stats',
-           'synthetic_transitions', 'GroupPointsDataset', 'GroupBatchSampler', 'synthetic_scar_groups', 'VolumeCache',
-           'synthetic_ct_volume', 'synthetic_surface_volume', 'RandomPatchDataset', 'StreamedPatchDataset',
-           'PatchGridDataset', 'TransformedDataset', 'CachedDataset', 'synthetic_epid_sequence', 'Volume',
-           'VolumeFileError', 'CachedVolume', 'check_volumes', 'load_volume', 'prepare_cache', 'save_volume']
+__all__ = ['DATASET_FORMAT', 'SPLIT_NAMES', 'SCAR_KEYS', 'LazyCacheMixin', 'FramePairs', 'save_dataset', 'load_dataset',
+           'ConcatDataset', 'ConsecutiveBatchSampler', 'loader_settings', 'make_loader', 'to_device', 'patient_splits',
+           'GroupPointsDataset', 'GroupBatchSampler', 'synthetic_scar_groups', 'VolumeCache', 'synthetic_ct_volume',
+           'synthetic_surface_volume', 'RandomPatchDataset', 'StreamedPatchDataset', 'PatchGridDataset',
+           'TransformedDataset', 'CachedDataset', 'synthetic_epid_sequence', 'Volume', 'VolumeFileError',
+           'CachedVolume', 'check_volumes', 'load_volume', 'prepare_cache', 'save_volume']
 
 # %% ../nbs/06_data.ipynb #bd62fb01
 class LazyCacheMixin:
@@ -464,241 +463,18 @@ def patient_splits(patient_ids: Sequence[str], # all patients (e.g. `find_patien
                                                        **{f'{k}_patients': v for k, v in splits.items()}})
     return splits
 
-# %% ../nbs/06_data.ipynb #5df54c51
-TRANSITIONS_FILE = 'transitions_dataset.json'
-POSE_COMPONENTS = ('x', 'y', 'z', 'roll', 'pitch', 'yaw')
-_POSE_FIELDS = ('at1_6dof', 'action_change_6dof', 'at2_6dof')
-_IMAGE_FIELDS = ('ft1_image_path', 'ft2_image_path')
+# %% ../nbs/06_data.ipynb #491caa68
+_IN_TRANSITIONS = ('TRANSITIONS_FILE', 'POSE_COMPONENTS', '_POSE_FIELDS', '_IMAGE_FIELDS', 'find_patients',
+                   'read_transitions', '_pose_error', '_load_gray', 'TransitionsDataset', 'dataset_stats',
+                   '_blob_image', '_png_bytes', '_POSE_RANGE', '_pose_image', 'synthetic_transitions')
+_RENAMED = {'_load_gray': 'load_gray_image'}   # old name here -> name in `medlab.transitions`
 
-def find_patients(data_dir: str | Path, # folder with one sub-folder per patient
-                 ) -> list[str]:
-    "Patient ids: the sub-folders of `data_dir` holding a `transitions_dataset.json`, sorted."
-    d = Path(data_dir)
-    if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} does not exist or is not a directory")
-    pats = sorted(p.name for p in d.iterdir() if p.is_dir() and (p/TRANSITIONS_FILE).is_file())
-    if not pats: raise FileNotFoundError(f"data_dir={str(d)!r} holds no patient folder with a {TRANSITIONS_FILE}")
-    return pats
-
-# %% ../nbs/06_data.ipynb #b34daf38
-def read_transitions(path: str | Path, # a `transitions_dataset.json`
-                    ) -> list[dict]:
-    "Parse and validate the records of one `transitions_dataset.json` (poses as float64 arrays of 6)."
-    path = Path(path)
-    recs = _read_json(path, 'transitions file')
-    if not isinstance(recs, list):
-        raise ValueError(f"{str(path)!r} must hold a JSON list of records, got {type(recs).__name__}")
-    out = []
-    for i, r in enumerate(recs):
-        if not isinstance(r, dict): raise ValueError(f"{str(path)!r}: record {i} must be a JSON object, got {r!r}")
-        rec = {}
-        for f in _IMAGE_FIELDS:
-            v = r.get(f)
-            if not isinstance(v, str) or not v:
-                raise ValueError(f"{str(path)!r}: record {i}: field {f!r} must be a relative image path, got {v!r}" +
-                                 (' (missing)' if f not in r else ''))
-            rec[f] = v
-        for f in _POSE_FIELDS:
-            v = r.get(f)
-            num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
-            ok = isinstance(v, list) and len(v) == 6 and all(num(x) for x in v)
-            if not ok or not np.isfinite(v).all():
-                raise ValueError(f"{str(path)!r}: record {i}: field {f!r} must be a list of 6 finite numbers "
-                                 f"[x, y, z, roll, pitch, yaw], got {v!r}" + (' (missing)' if f not in r else ''))
-            rec[f] = np.asarray(v, dtype=np.float64)
-        out.append(rec)
-    return out
-
-def _pose_error(at1, action, at2):
-    "Largest |at2 - (at1 + action)|, angles (roll, pitch, yaw) compared modulo 360 degrees."
-    d = np.asarray(at2) - (np.asarray(at1) + np.asarray(action))
-    d[..., 3:] = (d[..., 3:] + 180.0) % 360.0 - 180.0
-    return np.abs(d).max(-1)
-
-def _load_gray(path, size):
-    from PIL import Image
-    with Image.open(path) as im:
-        im = im.convert('L')
-        if im.size != (size[1], size[0]): im = im.resize((size[1], size[0]), Image.BILINEAR)
-        a = np.asarray(im, dtype=np.float32) / 255.0
-    return torch.from_numpy(a)[None]
-
-# %% ../nbs/06_data.ipynb #28765d29
-class TransitionsDataset(Dataset):
-    "The cardiac transitions layout: `(ft1, ft2)` grayscale images with poses `at1`, `at2` and the `action` between."
-    def __init__(self,
-                 data_dir: str | Path, # folder with one sub-folder per patient
-                 patients: Sequence[str] | None = None, # this split's patients; `None`: all `find_patients` finds
-                 transform: Callable | None = None, # applied to each image tensor `(1, H, W)`
-                 image_size: int | tuple = 224, # images are resized to `(H, W)` (an int: square)
-                 atol: float = 1e-3, # tolerance of the `at2 == at1 + action` check (mm and degrees)
-                 strict: bool = False, # raise on inconsistent records instead of warning
-                ):
-        self.data_dir = Path(data_dir)
-        if isinstance(patients, str): patients = [patients]
-        self.patients = find_patients(self.data_dir) if patients is None else [str(p) for p in patients]
-        if not self.patients: raise ValueError("patients is empty: a TransitionsDataset needs at least one patient")
-        self.transform = transform
-        self.image_size = tuple(check_int(int(v) if isinstance(v, float) and v.is_integer() else v, 'image_size', 1)
-                                for v in as_tuple(image_size, 2, 'image_size'))
-        self.atol = float(atol)
-        paths, poses, self.patient_of, self.record_of = [], [], [], []
-        for p in self.patients:
-            pdir = self.data_dir/p
-            jf = pdir/TRANSITIONS_FILE
-            if not jf.is_file(): raise FileNotFoundError(f"patient {p!r}: {str(jf)!r} does not exist")
-            for i, r in enumerate(read_transitions(jf)):
-                pair = []
-                for f in _IMAGE_FIELDS:
-                    img = pdir/r[f]
-                    if not img.is_file():
-                        raise FileNotFoundError(f"patient {p!r}, record {i}: {f} {r[f]!r} not found at {str(img)!r}")
-                    pair.append(str(img))
-                paths.append(pair); poses.append([r[f] for f in _POSE_FIELDS])
-                self.patient_of.append(p); self.record_of.append(i)
-        if not paths: raise ValueError(f"patients {self.patients} hold no records")
-        self.paths = paths
-        poses = np.asarray(poses)                                   # (M, 3, 6)
-        self.at1, self.action, self.at2 = (torch.from_numpy(poses[:, j].astype(np.float32)) for j in range(3))
-        err = _pose_error(poses[:, 0], poses[:, 1], poses[:, 2])
-        bad = np.nonzero(err > self.atol)[0]
-        self.inconsistent = [{'patient': self.patient_of[k], 'record': self.record_of[k],
-                              'max_abs_error': float(err[k])} for k in bad]
-        if self.inconsistent:
-            shown = ', '.join(f"patient {b['patient']!r} record {b['record']} (off by {b['max_abs_error']:.3g})"
-                              for b in self.inconsistent[:5])
-            msg = (f"{len(self.inconsistent)} record(s) where at2_6dof != at1_6dof + action_change_6dof "
-                   f"(atol={self.atol:g}): "
-                   f"{shown}{' ...' if len(self.inconsistent) > 5 else ''}")
-            if strict: raise ValueError(msg)
-            warnings.warn(msg, stacklevel=2)
-
-    def __len__(self): return len(self.paths)
-
-    def samples_per_patient(self) -> dict[str, int]:
-        "Number of records of each patient."
-        return dict(Counter(self.patient_of))
-
-    def __getitem__(self, k: int) -> dict:
-        k = int(k)
-        if k < 0: k += len(self)
-        if not 0 <= k < len(self):
-            raise IndexError(f"index {k} is out of range for TransitionsDataset of length {len(self)}")
-        imgs = []
-        for f, path in zip(('ft1', 'ft2'), self.paths[k]):
-            try: im = _load_gray(path, self.image_size)
-            except Exception as e:
-                raise ValueError(f"patient {self.patient_of[k]!r}, record {self.record_of[k]}: cannot read {f} image "
-                                 f"{path!r}: {e}") from e
-            imgs.append(self.transform(im) if self.transform is not None else im)
-        return {'ft1': imgs[0], 'ft2': imgs[1], 'at1': self.at1[k], 'action': self.action[k], 'at2': self.at2[k],
-                'patient': self.patient_of[k], 'record': self.record_of[k]}
-
-    @classmethod
-    def from_splits(cls,
-                    data_dir: str | Path, # folder with one sub-folder per patient
-                    ratios: Sequence[float] = (0.7, 0.15, 0.15), # train, val, test fractions of the patients
-                    seed: int = 0, # split seed
-                    manual: Mapping | str | Path | None = None, # manual splits (dict or JSON file): `patient_splits`
-                    run_dir: str | Path | None = None, # if given, `splits.json` and `dataset_stats.json` go there
-                    **kwargs, # passed to each `TransitionsDataset` (`transform`, `image_size`, ...)
-                   ) -> dict:
-        "Discover patients, split them with `patient_splits`, build one dataset per non-empty split."
-        splits = patient_splits(find_patients(data_dir), ratios, seed, manual)
-        out = {k: cls(data_dir, v, **kwargs) for k, v in splits.items() if v}
-        if run_dir is not None:   # written only once every split has been built and validated
-            patient_splits(find_patients(data_dir), ratios, seed, manual, run_dir=run_dir)
-            dataset_stats(out, run_dir=run_dir)
-        return out
-
-    def __repr__(self):
-        return (f"TransitionsDataset({len(self)} records of {len(self.patients)} patient(s), "
-                f"image_size={self.image_size})")
-
-# %% ../nbs/06_data.ipynb #88039815
-def dataset_stats(splits: Mapping[str, TransitionsDataset], # split name -> dataset, e.g. `{'train': ..., 'val': ...}`
-                  run_dir: str | Path | None = None, # if given, write `run_dir/dataset_stats.json`
-                 ) -> dict:
-    "Samples per split and patient, action mean/std per component; raises if a patient is in two splits."
-    if not isinstance(splits, Mapping) or not splits:
-        raise ValueError("splits must be a non-empty mapping name -> TransitionsDataset")
-    owner = {}
-    for name, ds in splits.items():
-        for p in dict.fromkeys(ds.patient_of):
-            if p in owner:
-                raise ValueError(f"patient {p!r} is in splits {owner[p]!r} and {name!r}: patients must not leak "
-                                 "across splits")
-            owner[p] = name
-    stats = {'components': list(POSE_COMPONENTS), 'total_samples': 0, 'splits': {}, 'inconsistent_records': []}
-    for name, ds in splits.items():
-        a = ds.action.double()
-        stats['splits'][name] = {'n_samples': len(ds), 'n_patients': len(ds.patients),
-                                 'samples_per_patient': ds.samples_per_patient(),
-                                 'action_mean': a.mean(0).tolist(), 'action_std': a.std(0, unbiased=False).tolist()}
-        stats['total_samples'] += len(ds)
-        stats['inconsistent_records'] += [dict(b, split=name) for b in ds.inconsistent]
-    if run_dir is not None: atomic_write_json(Path(run_dir)/'dataset_stats.json', stats)
-    return stats
-
-# %% ../nbs/06_data.ipynb #a338e949
-def _blob_image(pose, size, rng):
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-    cx, cy = -pose[0] / 100.0, -pose[1] / 100.0
-    r2 = ((xx - cx) / 0.18) ** 2 + ((yy - cy) / 0.12) ** 2
-    img = 0.25 + 0.6 * np.exp(-r2) + 0.05 * rng.standard_normal((size, size))
-    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
-
-def _png_bytes(a: np.ndarray) -> bytes:
-    from PIL import Image
-    buf = io.BytesIO(); Image.fromarray(a, mode='L').save(buf, format='PNG')
-    return buf.getvalue()
-
-_POSE_RANGE = np.array([6.0, 6.0, 6.0, 10.0, 10.0, 10.0])   # mm, mm, mm, deg, deg, deg: spread of 'guidance' poses
-
-def _pose_image(pose, size, rng):
-    "A frame in which each pose component, normalised by `_POSE_RANGE`, changes one visible property of a blob."
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-    x, y, z, roll, pitch, yaw = (np.asarray(pose, dtype=np.float64) / _POSE_RANGE).tolist()
-    a = roll * np.pi / 4
-    u, v = (xx - x / 5) * np.cos(a) + (yy - y / 5) * np.sin(a), -(xx - x / 5) * np.sin(a) + (yy - y / 5) * np.cos(a)
-    r = 0.16 + 0.05 * z
-    e = (u / (r * (1 + 0.3 * pitch))) ** 2 + (v / (r * (1 - 0.3 * pitch) * 0.6)) ** 2
-    img = 0.15 + (0.55 + 0.2 * yaw) * np.exp(-e)
-    return (np.clip(img + 0.03 * rng.standard_normal((size, size)), 0, 1) * 255).astype(np.uint8)
-
-def synthetic_transitions(root: str | Path, # folder to create the patient folders in
-                          n_patients: int = 3, # patients (`patient_00`, `patient_01`, ...)
-                          n_records: int = 8, # transitions per patient
-                          image_size: int = 64, # side of the square PNG images
-                          seed: int = 0, # seed of poses, actions and image noise
-                          policy: str = 'random', # `'random'`: independent of the view; `'guidance'`: towards it
-                          gain: float = 0.7, # `'guidance'`: fraction of the way back to the standard view per action
-                         ) -> Path:
-    "Write the cardiac seed's layout (per patient `transitions_dataset.json`, `ft1/`, `ft2/` PNGs); return `root`."
-    n_patients = check_int(n_patients, 'n_patients', 1); n_records = check_int(n_records, 'n_records', 1)
-    image_size = check_int(image_size, 'image_size', 8)
-    if policy not in ('random', 'guidance'): raise ValueError(f"policy={policy!r} must be 'random' or 'guidance'")
-    root = Path(root)
-    g = np.random.default_rng(seed)
-    draw = _blob_image if policy == 'random' else _pose_image
-    for p in range(n_patients):
-        pdir, recs = root/f'patient_{p:02d}', []
-        if policy == 'guidance': std_view = g.normal(0, 0.1, 6) * _POSE_RANGE   # this patient's standard view
-        for i in range(n_records):
-            if policy == 'random':
-                at1 = np.r_[g.uniform(-20, 20, 3), g.uniform(-30, 30, 3)]
-                act = np.r_[g.uniform(-8, 8, 3), g.uniform(-10, 10, 3)]
-                at2 = at1 + act
-                at2[3:] = (at2[3:] + 180) % 360 - 180
-            else:
-                at1 = g.uniform(-1, 1, 6) * _POSE_RANGE
-                act = gain * (std_view - at1) + g.normal(0, 0.03, 6) * _POSE_RANGE
-                at2 = at1 + act
-            rel = [f'ft1/frame_{i:04d}.png', f'ft2/frame_{i:04d}.png']
-            for r, pose in zip(rel, (at1, at2)): atomic_write_bytes(pdir/r, _png_bytes(draw(pose, image_size, g)))
-            recs.append({'ft1_image_path': rel[0], 'ft2_image_path': rel[1], 'at1_6dof': np.round(at1, 4).tolist(),
-                         'action_change_6dof': np.round(act, 4).tolist(), 'at2_6dof': np.round(at2, 4).tolist()})
-        atomic_write_json(pdir/TRANSITIONS_FILE, recs)
-    return root
+def __getattr__(name):
+    "Names that moved to `medlab.transitions`, imported from there on first use (PEP 562): no import cycle."
+    if name in _IN_TRANSITIONS:
+        from medlab import transitions
+        return getattr(transitions, _RENAMED.get(name, name))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% ../nbs/06_data.ipynb #e78db4fc
 SCAR_KEYS = ('coordinates', 'intensities', 'group_ids', 'group_sizes', 'scaler_min', 'scaler_max')
