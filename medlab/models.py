@@ -75,7 +75,7 @@ def activation_memory(model: nn.Module, # the model, in the mode to measure (tra
     return total
 
 # %% ../nbs/07_models.ipynb #1189aff3
-def as_mlc(mlc, # an `MLC`, leaf widths in mm (centred on the axis), or `{'leaf_widths_mm':, 'offset_mm':, 'travel_mm':}`
+def as_mlc(mlc, # an `MLC`, leaf widths in mm (centred), or `{'leaf_widths_mm':, 'offset_mm':, 'travel_mm':}`
           ) -> MLC:
     "The `MLC` a net's `mlc` argument names (checkpoint configs store `mlc_config(mlc)`, a plain dict)."
     if isinstance(mlc, MLC): return mlc
@@ -92,7 +92,7 @@ def as_mlc(mlc, # an `MLC`, leaf widths in mm (centred on the axis), or `{'leaf_
     return MLC(mlc)
 
 def mlc_config(mlc: MLC, # the leaf geometry
-              ) -> dict: # `{'leaf_widths_mm': [...], 'offset_mm': ..., 'travel_mm': ...}` (JSON-able, `as_mlc` reads it)
+              ) -> dict: # `{'leaf_widths_mm': [...], 'offset_mm': ..., 'travel_mm': ...}` (JSON; `as_mlc` reads it)
     "A plain dict of an `MLC`, for configs and checkpoints."
     return {'leaf_widths_mm': [float(w) for w in mlc.leaf_widths_mm], 'offset_mm': float(mlc.boundaries_mm[0]),
             'travel_mm': float(mlc.travel_mm)}
@@ -113,7 +113,7 @@ class ApertureRaster(nn.Module):
     def __init__(self,
                  n: int = 256, # detector pixels per side
                  fov_mm: float = 256.0, # detector field of view in the isocentre plane (pitch = fov_mm / n)
-                 n_leaves: int = 52, # leaf pairs of a uniform MLC centred on the axis (`MLC.uniform`; unused with `mlc`)
+                 n_leaves: int = 52, # leaf pairs of a uniform MLC centred on the axis (`MLC.uniform`; not with `mlc`)
                  leaf_width_mm: float = 5.0, # width of each leaf pair (unused with `mlc`)
                  substeps: int = 7, # interpolated apertures per segment (as in `synthesize_arc`)
                  mlc=None, # the leaf geometry: an `MLC`, leaf widths (centred), `mlc_config`'s dict; `None`: uniform
@@ -207,7 +207,7 @@ class EPIDForwardNet(nn.Module):
                  hidden: int = 16, # channels of the correction CNN (0: no CNN, physics only)
                  n_blocks: int = 2, # residual blocks of the correction CNN
                  signal_scale: float = 10.0, # typical frame value (MU × open fraction); the CNN works on frames / signal_scale
-                 mlc=None, # leaf geometry (`as_mlc`: an `MLC`, widths, a dict); `None`: uniform `n_leaves` × `leaf_width_mm`
+                 mlc=None, # leaf geometry (`as_mlc`: an `MLC`, widths, a dict); `None`: `n_leaves` × `leaf_width_mm`
                 ):
         super().__init__()
         self.config = dict(n=n, fov_mm=fov_mm, n_leaves=n_leaves, leaf_width_mm=leaf_width_mm, substeps=substeps,

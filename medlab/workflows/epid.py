@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from ..core import atomic_write_json, check_int, check_range, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, read_array, write_npz, load_config, register,
-                   _finish, _fit, _loader_kw, _plot, _run_start)
+from .base import (WorkflowConfig, apply_overrides, load_run_model, read_array, write_npz, load_config,
+                                   register, _finish, _fit, _loader_kw, _plot, _run_start)
 from ..arcs import Arc, arc_sources, read_arc, save_arc, synthetic_arc_files
 from ..data import ConcatDataset, ConsecutiveBatchSampler, FramePairs, make_loader, patient_splits
 from ..epid import (DetectorGrid, EPIDFileError, gamma_pass_rate, kernel_from_config, random_vmat_plan,
@@ -39,7 +39,7 @@ __all__ = ['EPIDConfig', 'open_arc', 'epid_data', 'epid_baseline_scale', 'score_
 # %% ../../nbs/12a_workflows.epid.ipynb #e39d2c88
 @dataclass
 class EPIDConfig(WorkflowConfig):
-    "The EPID seed (`000_*`): VMAT arcs (synthetic, or the user's `data_dir`), forward and backward nets, PSNR and gamma."
+    "The EPID seed (`000_*`): VMAT arcs (synthetic, or the user's `data_dir`), forward/backward nets, PSNR and gamma."
     workflow: ClassVar[str] = 'epid'
     name: str = 'epid'
     n_arcs: int = 20 # synthetic arcs (without `data_dir`)
@@ -58,16 +58,16 @@ class EPIDConfig(WorkflowConfig):
     lr: float = 1e-3
     backward_weight: float = 1.0 # weight of the backward (frames -> parameters) loss
     consistency_weight: float = 0.1 # weight of the consecutive-pair consistency loss
-    model_kwargs: dict = field(default_factory=dict) # extra arguments of the nets (`{'forward': {...}, 'backward': {...}}`)
+    model_kwargs: dict = field(default_factory=dict) # extra net arguments (`{'forward': {...}, 'backward': {...}}`)
     gamma_dose_percent: float = 3.0 # gamma dose criterion (%)
     gamma_dta_mm: float = 3.0 # gamma distance to agreement (mm)
     gamma_cutoff_percent: float = 10.0 # gamma low-dose cutoff (% of the maximum)
     eval_frames: int = 64 # held-out frames scored by gamma (evenly spaced; PSNR uses all)
-    detector_kernel: dict | None = field(default_factory=lambda: dict(sigma_mm=4.0, gauss_weight=0.6, lorentz_weight=0.4,
-                                                                      gamma_mm=20.0)) # synthetic panel (`kernel_from_config`)
+    detector_kernel: dict | None = field(default_factory=lambda: dict(
+        sigma_mm=4.0, gauss_weight=0.6, lorentz_weight=0.4, gamma_mm=20.0)) # synthetic panel (`kernel_from_config`)
 
-    _ci: ClassVar[dict] = dict(n_arcs=5, n_control_points=26, image_size=32, substeps=2, batch_size=8, epochs=6, lr=3e-3,
-                               split_ratios=(0.6, 0.2, 0.2), eval_frames=8, num_threads=1,
+    _ci: ClassVar[dict] = dict(n_arcs=5, n_control_points=26, image_size=32, substeps=2, batch_size=8, epochs=6,
+                               lr=3e-3, split_ratios=(0.6, 0.2, 0.2), eval_frames=8, num_threads=1,
                                model_kwargs={'forward': {'hidden': 8, 'n_blocks': 1},
                                              'backward': {'channels': [8, 16, 32], 'hidden': 64}})
     _full: ClassVar[dict] = dict(n_arcs=20, n_control_points=2050, image_size=256, batch_size=32, epochs=30)
@@ -149,7 +149,8 @@ def epid_data(cfg: EPIDConfig, # the run's config
              ) -> dict:
     "Arcs split by arc: `{'splits', 'datasets' (split -> ConcatDataset of FramePairs), 'scale', 'grid', 'plans'}`."
     src = arc_dir if arc_dir is not None else cfg.data_dir
-    arcs = dict(_synthetic_arcs(cfg)) if src is None else {_arc_name(p): open_arc(p, cfg.pitch_mm) for p in arc_sources(src)}
+    arcs = (dict(_synthetic_arcs(cfg)) if src is None
+            else {_arc_name(p): open_arc(p, cfg.pitch_mm) for p in arc_sources(src)})
     splits = patient_splits(list(arcs), cfg.split_ratios, seed=cfg.seed, manual=cfg.manual_splits, run_dir=run_dir)
     scale = max(float(arcs[a].frames.max()) for a in splits['train'])
     datasets = {k: ConcatDataset([_pairs(arcs[a]) for a in ids]) for k, ids in splits.items() if ids}
@@ -158,7 +159,7 @@ def epid_data(cfg: EPIDConfig, # the run's config
 
 # %% ../../nbs/12a_workflows.epid.ipynb #2d6c794d
 def _baseline_sums(arc: Arc, substeps: int, chunk: int = 256) -> tuple[float, float, float]:
-    "`sum(frame · aperture)`, `sum(aperture²)` (float64 scalars) over the arc's `curr` frames, and its largest frame value."
+    "`sum(frame · aperture)`, `sum(aperture²)` (float64 scalars) over the arc's `curr` frames, and its largest value."
     ap = synthesize_arc(arc.plan, arc.grid, None, substeps=substeps)['frames']
     fa = aa = 0.0
     for i in range(2, len(ap), chunk):
@@ -189,7 +190,7 @@ def score_epid_frames(pred, # predicted frames `(N, H, W)`, scaled like the data
                       true, # measured frames `(N, H, W)`
                       cfg: EPIDConfig, # gamma criteria, pixel pitch, `eval_frames`
                      ) -> dict:
-    "Mean PSNR (data range 1) over all frames, and mean 3 %/3 mm gamma pass rate over `cfg.eval_frames` evenly spaced frames."
+    "Mean PSNR (data range 1) over all frames, mean 3 %/3 mm gamma pass rate over `cfg.eval_frames` spaced frames."
     pred, true = torch.as_tensor(pred).float().reshape(true.shape), torch.as_tensor(true).float()
     idx = np.unique(np.linspace(0, len(true) - 1, min(cfg.eval_frames, len(true))).round().astype(int))
     ps, gam = _frame_scores(pred, true, cfg, idx)
@@ -210,8 +211,8 @@ def _arc_row(p: Path, cfg: EPIDConfig | None) -> dict:
         row['problems'].append(f"frames are {H} x {W}; the config's image_size is {cfg.image_size} (square frames): "
                                f"set image_size={H} or crop the frames")
     elif abs(arc.pixel_mm * H - cfg.field_mm) > 1e-6 * cfg.field_mm:
-        row['problems'].append(f"field of view {arc.pixel_mm * H:g} mm ({H} px at {arc.pixel_mm:g} mm) but the config's "
-                               f"field_mm is {cfg.field_mm:g}: set field_mm={arc.pixel_mm * H:g}")
+        row['problems'].append(f"field of view {arc.pixel_mm * H:g} mm ({H} px at {arc.pixel_mm:g} mm) but the "
+                               f"config's field_mm is {cfg.field_mm:g}: set field_mm={arc.pixel_mm * H:g}")
     want = as_mlc(cfg.mlc)
     if L != want.n_leaves or not torch.allclose(arc.plan.mlc.leaf_widths_mm, want.leaf_widths_mm):
         row['problems'].append(f"{L} leaf pairs ({arc.plan.mlc!r}) but the config's mlc is {cfg.mlc!r} "
@@ -260,9 +261,12 @@ class EPIDLoss:
     def __init__(self, scale: float = 1.0, # frame scale (the largest training frame value)
                  backward_weight: float = 1.0, # weight of the backward loss
                  consistency_weight: float = 0.1, # weight of the consecutive-pair consistency term
-                ): self.scale, self.backward_weight, self.consistency_weight = float(scale), float(backward_weight), float(consistency_weight)
+                ):
+        self.scale, self.backward_weight = float(scale), float(backward_weight)
+        self.consistency_weight = float(consistency_weight)
     def __call__(self, pred: Mapping, batch: Mapping) -> dict:
-        fwd = torch.nn.functional.mse_loss(pred['frame'] / self.scale, batch['curr'].to(pred['frame'].dtype) / self.scale)
+        f = pred['frame']
+        fwd = torch.nn.functional.mse_loss(f / self.scale, batch['curr'].to(f.dtype) / self.scale)
         bwd = epid_backward_loss(pred, batch, consistency_weight=self.consistency_weight)
         return {'loss': fwd + self.backward_weight * bwd['loss'], 'forward_loss': fwd, 'backward_loss': bwd['loss'],
                 **{k: v for k, v in bwd.items() if k != 'loss'}}
@@ -275,27 +279,29 @@ def epid_model(cfg: EPIDConfig, # the run's config
     fk.setdefault('substeps', cfg.substeps)
     if cfg.mlc != 'uniform': fk.setdefault('mlc', mlc_config(as_mlc(cfg.mlc)))
     bk.setdefault('n_leaves', as_mlc(cfg.mlc).n_leaves)
-    return EPIDPair(EPIDForwardNet(n=cfg.image_size, fov_mm=cfg.field_mm, **fk), EPIDBackwardNet(n=cfg.image_size, **bk))
+    return EPIDPair(EPIDForwardNet(n=cfg.image_size, fov_mm=cfg.field_mm, **fk),
+                    EPIDBackwardNet(n=cfg.image_size, **bk))
 
 # %% ../../nbs/12a_workflows.epid.ipynb #a6a9e8e3
 def _identity(batch): return batch
 
 class PairBatches(torch.utils.data.Dataset):
-    "A `ConcatDataset` of `FramePairs` whose batches of consecutive pairs are cut as slices: one view per key, no per-sample dicts."
+    "A `ConcatDataset` of `FramePairs` whose batches of consecutive pairs are cut as slices (one view per key)."
     collate_fn = staticmethod(_identity)   # `__getitems__` returns the whole batch
     def __init__(self, ds, # a `medlab.data.ConcatDataset` of `FramePairs`
                 ): self.ds = ds
     def __len__(self): return len(self.ds)
     def __getitem__(self, k): return self.ds[k]
     def __getitems__(self, idx: Sequence[int]) -> dict:
-        "The batch `idx`: slices of the arc's frames and targets when `idx` is a run of one arc (as `ConsecutiveBatchSampler` gives)."
+        "The batch `idx`: slices of an arc's frames and targets when `idx` is a run of one arc."
         idx = [int(i) for i in idx]
         s, j = self.ds.sequence_of(idx[0]); n = len(idx)
         if idx != list(range(idx[0], idx[0] + n)) or self.ds.sequence_of(idx[-1])[0] != s:
             return default_collate([self.ds[i] for i in idx])
         fp = self.ds.datasets[s]
         # in a loader worker, copy the slices: a view would send its whole arc's storage to the main process
-        cut = (lambda v, a: v[a:a + n].clone()) if torch.utils.data.get_worker_info() is not None else (lambda v, a: v[a:a + n])
+        in_worker = torch.utils.data.get_worker_info() is not None
+        cut = (lambda v, a: v[a:a + n].clone()) if in_worker else (lambda v, a: v[a:a + n])
         out = {'prev': cut(fp.frames, j + 1), 'curr': cut(fp.frames, j + 2)}
         for name, v in fp.targets.items(): out[f'prev_{name}'], out[f'curr_{name}'] = cut(v, j + 1), cut(v, j + 2)
         return out
@@ -304,9 +310,9 @@ class PairBatches(torch.utils.data.Dataset):
 def _epid_loaders(cfg, d):
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*not divisible by batch_size')
-        return {k: make_loader(PairBatches(ds), batch_sampler=ConsecutiveBatchSampler(ds, cfg.batch_size,
-                                                                                      shuffle=k == 'train', seed=cfg.seed),
-                               **_loader_kw(cfg)) for k, ds in d['datasets'].items()}
+        bs = lambda k, ds: ConsecutiveBatchSampler(ds, cfg.batch_size, shuffle=k == 'train', seed=cfg.seed)
+        return {k: make_loader(PairBatches(ds), batch_sampler=bs(k, ds), **_loader_kw(cfg))
+                for k, ds in d['datasets'].items()}
 
 def _check_or_raise(cfg: EPIDConfig):
     "Stop before anything is written when `cfg.data_dir` has problems, listing them all."
@@ -333,8 +339,8 @@ def run_epid(config, # an `EPIDConfig` (or anything `load_config` reads)
     with _run_start(cfg0, 'epid', resume_from) as (cfg, rd):
         d = epid_data(cfg, _arc_dir(cfg, rd), run_dir=rd)
         dls = _epid_loaders(cfg, d)
-        stats = {'splits': d['splits'], 'pairs': {k: len(v) for k, v in d['datasets'].items()}, 'frame_scale': d['scale'],
-                 'data_dir': cfg.data_dir}
+        stats = {'splits': d['splits'], 'pairs': {k: len(v) for k, v in d['datasets'].items()},
+                 'frame_scale': d['scale'], 'data_dir': cfg.data_dir}
         _fit(cfg, epid_model(cfg), dls['train'], dls.get('val'),
              EPIDLoss(d['scale'], cfg.backward_weight, cfg.consistency_weight), rd,
              resume_from=resume_from, dataset_stats=stats, input_key=None, target_key=None)
@@ -355,7 +361,7 @@ def _predict_epid(model, ds, batch_size=64):
 
 @torch.no_grad()
 def _epid_backward(model, frames, batch_size=64) -> dict:
-    "The backward net's estimates for each consecutive pair of `frames (N, H, W)`: `{'curr_leaves': (N - 1, ...), ...}`."
+    "The backward net's estimates for each consecutive pair of `frames (N, H, W)`: `{'curr_leaves': (N - 1, ..)}`."
     dev = next(model.parameters()).device
     prev, curr = frames[:-1], frames[1:]
     outs = [model.backward_net(prev[i:i + batch_size].to(dev), curr[i:i + batch_size].to(dev))
@@ -370,7 +376,8 @@ def evaluate_epid(run_dir: str | Path, # a run directory written by `run_epid`
     splits = patient_splits(list(src), manual=rd / 'splits.json')          # the run's own splits
     with torch_threads(cfg.num_threads):
         model, ck = load_run_model(rd, epid_model(cfg), device=cfg.device)
-        sums = [_baseline_sums(open_arc(src[a], cfg.pitch_mm), cfg.substeps) for a in splits['train']]     # one arc at a time
+        # one arc at a time
+        sums = [_baseline_sums(open_arc(src[a], cfg.pitch_mm), cfg.substeps) for a in splits['train']]
         s, r = sum(x[0] for x in sums) / max(sum(x[1] for x in sums), 1e-12), max(x[2] for x in sums)
         per = max(1, math.ceil(cfg.eval_frames / len(splits['test'])))   # gamma frames per test arc
         acc, best = {'ours': ([], []), 'base': ([], []), 'mae': []}, None
@@ -421,8 +428,9 @@ def epid_plan(config, # an `EPIDConfig` (or anything `load_config` reads)
     n_train = sum(p.numel() for p in params)
     weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
     return MemoryEstimate(weights, 4 * n_train, OPTIMIZER_BYTES['adamw'] * n_train, act, act,
-                          dict(model='EPIDPair', input_shape=(cfg.image_size, cfg.image_size), batch_size=cfg.batch_size,
-                               amp=cfg.amp, checkpointing=False, optimizer='adamw', measured_batches=(1, 2)))
+                          dict(model='EPIDPair', input_shape=(cfg.image_size, cfg.image_size),
+                               batch_size=cfg.batch_size, amp=cfg.amp, checkpointing=False, optimizer='adamw',
+                               measured_batches=(1, 2)))
 
 # %% ../../nbs/12a_workflows.epid.ipynb #060840ff
 def epid_predict(run_dir: str | Path, # a run directory written by `run_epid`
@@ -431,7 +439,7 @@ def epid_predict(run_dir: str | Path, # a run directory written by `run_epid`
                  progress: bool = False, # unused; accepted like every workflow's predict
                  **overrides, # none: an EPID run has no inference settings
                 ) -> dict:
-    "The backward net's estimates for each consecutive pair of frames (`curr_leaves`, ...: `(N - 1, ...)`), as `evaluate_epid`."
+    "The backward net's estimates for each consecutive pair of frames (`curr_leaves`, ...: `(N - 1, ...)`)."
     cfg = apply_overrides(load_config(run_dir, 'epid'), overrides, {})
     f = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
     if f.ndim != 3 or f.shape[0] < 2:
@@ -443,7 +451,7 @@ def epid_predict(run_dir: str | Path, # a run directory written by `run_epid`
     with torch_threads(cfg.num_threads): return _epid_backward(model, f)
 
 def epid_infer(run_dir: str | Path, # a run directory written by `run_epid`
-               input_path: str | Path, # frames: a medlab arc `.npz`, a measured arc folder, a `.npy`, an `.npz` with `frames`
+               input_path: str | Path, # a medlab arc `.npz`, a measured arc folder, a `.npy`, an `.npz` with `frames`
                output_path: str | Path, # an `.npz` (leaves, jaws and MU of each consecutive pair)
                **overrides, # `device`, `progress`
               ) -> Path:
