@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from ..core import atomic_write_json, check_int, check_range, torch_threads
+from ..core import check_int, check_range, get_device, torch_threads
 from .base import (WorkflowConfig, apply_overrides, load_run_model, read_array, write_npz, load_config,
                                    register, _finish, _fit, _loader_kw, _plot, _run_start)
 from ..arcs import Arc, arc_sources, read_arc, save_arc, synthetic_arc_files
@@ -375,7 +375,7 @@ def evaluate_epid(run_dir: str | Path, # a run directory written by `run_epid`
     src = {_arc_name(p): p for p in arc_sources(_arc_dir(cfg, rd))}
     splits = patient_splits(list(src), manual=rd / 'splits.json')          # the run's own splits
     with torch_threads(cfg.num_threads):
-        model, ck = load_run_model(rd, epid_model(cfg), device=cfg.device)
+        model, ck = load_run_model(rd, epid_model(cfg), device=get_device(cfg.device))   # as training: best if None
         # one arc at a time
         sums = [_baseline_sums(open_arc(src[a], cfg.pitch_mm), cfg.substeps) for a in splits['train']]
         s, r = sum(x[0] for x in sums) / max(sum(x[1] for x in sums), 1e-12), max(x[2] for x in sums)
