@@ -15,17 +15,17 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .core import check_int, check_ndim, check_range
-from .epid import MLC, DetectorGrid, analytic_kernel, _row_profiles, _row_sums
+from .epid import MLC, DetectorGrid, analytic_kernel, collimator_grid, rotate_collimator, _row_profiles, _row_sums
 from .patches import _first_output
 from .losses import VectorQuantizer, adaptive_weight, hinge_d_loss, sequence_consistency_loss, vanilla_d_loss
 _all_ = ['adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']   # moved to medlab.losses, still exported here
 
 # %% auto #0
-__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'count_parameters', 'ApertureRaster', 'EPIDForwardNet', 'leaf_crossing_penalty',
-           'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D', 'seg_output', 'DeepSupervisionLoss',
-           'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet', 'probe_guidance_loss', 'VQGAN3D',
-           'PatchDiscriminator3D', 'VQGANLoss', 'vqgan_discriminator_step', 'vqgan_train_step', 'DiscriminatorStep',
-           'build_model', 'adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']
+__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'count_parameters', 'as_mlc', 'mlc_config', 'ApertureRaster', 'EPIDForwardNet',
+           'leaf_crossing_penalty', 'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D', 'seg_output',
+           'DeepSupervisionLoss', 'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet', 'probe_guidance_loss',
+           'VQGAN3D', 'PatchDiscriminator3D', 'VQGANLoss', 'vqgan_discriminator_step', 'vqgan_train_step',
+           'DiscriminatorStep', 'build_model', 'adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']
 
 # %% ../nbs/07_models.ipynb #5a3953fd
 def count_parameters(model: nn.Module, # any module
@@ -58,6 +58,30 @@ def _batch_get(batch: Mapping, key: str):
     if key not in batch: raise ValueError(f"batch has no key {key!r}; it has {sorted(batch)}")
     return batch[key]
 
+# %% ../nbs/07_models.ipynb #1189aff3
+def as_mlc(mlc, # an `MLC`, leaf widths in mm (centred), or `{'leaf_widths_mm':, 'offset_mm':, 'travel_mm':}`
+          ) -> MLC:
+    "The `MLC` a net's `mlc` argument names (checkpoint configs store `mlc_config(mlc)`, a plain dict)."
+    if isinstance(mlc, MLC): return mlc
+    if isinstance(mlc, dict):
+        extra = set(mlc) - {'leaf_widths_mm', 'offset_mm', 'travel_mm'}
+        if extra or 'leaf_widths_mm' not in mlc:
+            raise ValueError(f"mlc={mlc!r} must hold leaf_widths_mm (and optionally offset_mm, travel_mm)")
+        w = mlc['leaf_widths_mm']
+        return MLC(w, mlc.get('offset_mm'), mlc.get('travel_mm', 200.0), name=f"{len(w)} leaf pairs")
+    if isinstance(mlc, str):
+        if mlc == 'millennium120': return MLC.millennium120()
+        if mlc == 'uniform': return MLC.uniform()
+        raise ValueError(f"mlc={mlc!r} must be 'uniform', 'millennium120', an MLC, leaf widths or a dict")
+    return MLC(mlc)
+
+def mlc_config(mlc: MLC, # the leaf geometry
+              ) -> dict: # `{'leaf_widths_mm': [...], 'offset_mm': ..., 'travel_mm': ...}` (JSON; `as_mlc` reads it)
+    "A plain dict of an `MLC`, for configs and checkpoints."
+    return {'leaf_widths_mm': [float(w) for w in mlc.leaf_widths_mm], 'offset_mm': float(mlc.boundaries_mm[0]),
+            'travel_mm': float(mlc.travel_mm)}
+
+
 # %% ../nbs/07_models.ipynb #5fb01091
 def _check_cp(x, name: str, shape: tuple, what: str):
     "A floating-point tensor of `shape` (`None` matches any size); else a ValueError naming `name`."
@@ -74,24 +98,28 @@ class ApertureRaster(nn.Module):
     def __init__(self,
                  n: int = 256, # detector pixels per side
                  fov_mm: float = 256.0, # detector field of view in the isocentre plane (pitch = fov_mm / n)
-                 n_leaves: int = 52, # leaf pairs of a uniform MLC centred on the axis (`MLC.uniform`)
-                 leaf_width_mm: float = 5.0, # width of each leaf pair
+                 n_leaves: int = 52, # leaf pairs of a uniform MLC centred on the axis (`MLC.uniform`; not with `mlc`)
+                 leaf_width_mm: float = 5.0, # width of each leaf pair (unused with `mlc`)
                  substeps: int = 7, # interpolated apertures per segment (as in `synthesize_arc`)
+                 mlc=None, # the leaf geometry: an `MLC`, leaf widths (centred), `mlc_config`'s dict; `None`: uniform
                 ):
         super().__init__()
         self.n, self.substeps = check_int(n, 'n', 2), check_int(substeps, 'substeps', 1)
         check_range(fov_mm, 'fov_mm', 0, None, lo_inclusive=False)
         self.grid = DetectorGrid(self.n, float(fov_mm) / self.n)
-        self.mlc = MLC.uniform(n_leaves, leaf_width_mm)
+        self.mlc = MLC.uniform(n_leaves, leaf_width_mm) if mlc is None else as_mlc(mlc)
         self.register_buffer('edges', self.grid.edges_mm.float(), persistent=False)          # (n + 1,) pixel edges, mm
         self.register_buffer('leaf_lo', self.mlc.boundaries_mm[:-1].float(), persistent=False)  # (L,) leaf-row edges
         self.register_buffer('leaf_hi', self.mlc.boundaries_mm[1:].float(), persistent=False)
+        self.coll_grid = collimator_grid(self.grid)       # turned apertures are rasterised here, then rotated
+        self.register_buffer('coll_edges', self.coll_grid.edges_mm.float(), persistent=False)
 
-    # `(...)` y-jaw positions -> `(..., H, L)` fraction of pixel row h in leaf row l between the jaws
-    def y_weights(self, y1, y2):
-        "Fraction of each pixel row inside each leaf row and between the y-jaws."
+    # `(...)` y-jaw positions -> `(..., H, L)` row fractions between the jaws
+    def y_weights(self, y1, y2, edges=None):
+        "Fraction of each pixel row (of `edges`, default the detector's) inside each leaf row and between the y-jaws."
         lo, hi = (b.expand(*y1.shape, -1) for b in (self.leaf_lo, self.leaf_hi))
-        return _row_profiles(self.edges, self.grid.pitch_iso_mm, lo, hi, y1, y2).transpose(-1, -2)
+        e = self.edges if edges is None else edges
+        return _row_profiles(e, self.grid.pitch_iso_mm, lo, hi, y1, y2).transpose(-1, -2)
 
     def forward(self,
                 prev_leaves: torch.Tensor, # `(B, 2, L)` bank A, bank B tips at the segment start (mm)
@@ -100,6 +128,8 @@ class ApertureRaster(nn.Module):
                 curr_jaws: torch.Tensor, # `(B, 4)` at the end
                 prev_mu: torch.Tensor, # `(B,)` cumulative MU at the start
                 curr_mu: torch.Tensor, # `(B,)` cumulative MU at the end
+                prev_collimator: torch.Tensor | None = None, # `(B,)` collimator angle at the start (deg; `None`: 0)
+                curr_collimator: torch.Tensor | None = None, # `(B,)` at the end (`None`: as `prev_collimator`)
                ) -> torch.Tensor: # `(B, n, n)` fluence: MU × open fraction, integrated over the segment
         L = self.mlc.n_leaves
         prev_leaves = _check_cp(prev_leaves, 'prev_leaves', (None, 2, L), f'(B, 2, {L}) (bank A, bank B)')
@@ -109,6 +139,14 @@ class ApertureRaster(nn.Module):
         curr_jaws = _check_cp(curr_jaws, 'curr_jaws', (B, 4), f'({B}, 4) as (x1, x2, y1, y2)')
         prev_mu = _check_cp(prev_mu, 'prev_mu', (B,), f'({B},) cumulative MU')
         curr_mu = _check_cp(curr_mu, 'curr_mu', (B,), f'({B},) cumulative MU')
+        coll = None
+        if prev_collimator is not None:
+            c0 = _check_cp(prev_collimator, 'prev_collimator', (B,), f'({B},) collimator angles (deg)').detach()
+            c1 = c0 if curr_collimator is None else _check_cp(curr_collimator, 'curr_collimator', (B,),
+                                                              f'({B},) collimator angles (deg)').detach()
+            c = c0.double() + (torch.remainder(c1.double() - c0.double() + 180, 360) - 180) / 2   # as synthesize_arc
+            coll = None if bool((c == 0).all()) else c.cpu()
+        edges = self.edges if coll is None else self.coll_edges
         S = self.substeps
         t = (torch.arange(S, device=prev_leaves.device, dtype=prev_leaves.dtype) + 0.5) / S   # substep midpoints
         def lerp(p, c): return p.unsqueeze(1) + t.view(1, S, *[1] * (p.ndim - 1)) * (c - p).unsqueeze(1)  # (B, S, ...)
@@ -117,10 +155,13 @@ class ApertureRaster(nn.Module):
         pitch = self.grid.pitch_iso_mm
         # y-jaws still within each pair: sum the substeps per leaf row first
         if torch.equal(prev_jaws[:, 2:], curr_jaws[:, 2:]):
-            rows = _row_sums(self.edges, pitch, lv[:, :, 0], lv[:, :, 1], jw[..., 0], jw[..., 1], w)   # (B, L, W)
-            return self.y_weights(prev_jaws[:, 2], prev_jaws[:, 3]) @ rows   # (B, H, L) @ (B, L, W)
-        rows = _row_profiles(self.edges, pitch, lv[:, :, 0], lv[:, :, 1], jw[..., 0], jw[..., 1]) * w[..., None, None]
-        return torch.einsum('bshl,bslw->bhw', self.y_weights(jw[..., 2], jw[..., 3]), rows)
+            rows = _row_sums(edges, pitch, lv[:, :, 0], lv[:, :, 1], jw[..., 0], jw[..., 1], w)   # (B, L, W)
+            f = self.y_weights(prev_jaws[:, 2], prev_jaws[:, 3], edges) @ rows   # (B, H, L) @ (B, L, W)
+        else:
+            rows = _row_profiles(edges, pitch, lv[:, :, 0], lv[:, :, 1], jw[..., 0], jw[..., 1]) * w[..., None, None]
+            f = torch.einsum('bshl,bslw->bhw', self.y_weights(jw[..., 2], jw[..., 3], edges), rows)
+        return f if coll is None else rotate_collimator(f, self.coll_grid, self.grid, coll)
+
 
 # %% ../nbs/07_models.ipynb #69e0a119
 def _toeplitz(profile: torch.Tensor, n: int) -> torch.Tensor:
@@ -155,12 +196,14 @@ class EPIDForwardNet(nn.Module):
                  n_blocks: int = 2, # residual blocks of the correction CNN
                  # typical frame value (MU × open fraction); the CNN works on frames / signal_scale
                  signal_scale: float = 10.0,
+                 mlc=None, # leaf geometry (`as_mlc`: an `MLC`, widths, a dict); `None`: `n_leaves` × `leaf_width_mm`
                 ):
         super().__init__()
         self.config = dict(n=n, fov_mm=fov_mm, n_leaves=n_leaves, leaf_width_mm=leaf_width_mm, substeps=substeps,
                            kernel_half_width_mm=kernel_half_width_mm, learn_kernel=learn_kernel, hidden=hidden,
                            n_blocks=n_blocks, signal_scale=signal_scale)
-        self.aperture = ApertureRaster(n, fov_mm, n_leaves, leaf_width_mm, substeps)
+        self.aperture = ApertureRaster(n, fov_mm, n_leaves, leaf_width_mm, substeps, mlc)
+        if mlc is not None: self.config['mlc'] = mlc_config(self.aperture.mlc)
         check_range(kernel_half_width_mm, 'kernel_half_width_mm', 0, None)
         self.signal_scale = float(check_range(signal_scale, 'signal_scale', 0, None, lo_inclusive=False))
         hidden, n_blocks = check_int(hidden, 'hidden', 0), check_int(n_blocks, 'n_blocks', 0)
@@ -191,8 +234,11 @@ class EPIDForwardNet(nn.Module):
                 curr_jaws: torch.Tensor, # `(B, 4)`
                 prev_mu: torch.Tensor, # `(B,)` cumulative MU
                 curr_mu: torch.Tensor, # `(B,)` cumulative MU
+                prev_collimator: torch.Tensor | None = None, # `(B,)` collimator angles (deg; `None`: 0)
+                curr_collimator: torch.Tensor | None = None, # `(B,)`
                ) -> torch.Tensor: # `(B, n, n)` the predicted `curr` frame (the layout of `FramePairs`' `curr`)
-        fluence = self.aperture(prev_leaves, curr_leaves, prev_jaws, curr_jaws, prev_mu, curr_mu)
+        fluence = self.aperture(prev_leaves, curr_leaves, prev_jaws, curr_jaws, prev_mu, curr_mu,
+                                prev_collimator, curr_collimator)
         y = self.detector(fluence)
         if self.cnn_in is None: return y
         h = self.cnn_in(torch.stack([y, fluence], 1) / self.signal_scale)
