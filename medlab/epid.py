@@ -17,9 +17,10 @@ from torch.nn.functional import grid_sample
 from .core import check_finite, check_int, check_ndim, check_range
 
 # %% auto #0
-__all__ = ['DetectorGrid', 'MLC', 'aperture_mask', 'collimator_grid', 'rotate_collimator', 'DetectorKernel', 'analytic_kernel',
-           'matrix_kernel', 'EPIDFileError', 'load_kernel', 'kernel_from_config', 'convolve_detector', 'VMATPlan',
-           'random_vmat_plan', 'synthesize_arc', 'synthetic_epid_sequence', 'gamma_index', 'gamma_pass_rate']
+__all__ = ['DetectorGrid', 'MLC', 'as_mlc', 'mlc_config', 'aperture_mask', 'collimator_grid', 'rotate_collimator',
+           'DetectorKernel', 'analytic_kernel', 'matrix_kernel', 'EPIDFileError', 'load_kernel', 'kernel_from_config',
+           'convolve_detector', 'VMATPlan', 'random_vmat_plan', 'synthesize_arc', 'synthetic_epid_sequence',
+           'gamma_index', 'gamma_pass_rate']
 
 # %% ../nbs/01_epid.ipynb #5af342b1
 def _as_f64(x, name: str) -> torch.Tensor:
@@ -146,6 +147,30 @@ class MLC:
     def __repr__(self):
         return (f"MLC({self.name!r}, {self.n_leaves} leaf pairs, "
                 f"y in [{self.boundaries_mm[0]:g}, {self.boundaries_mm[-1]:g}] mm)")
+
+# %% ../nbs/01_epid.ipynb #1189aff3
+def as_mlc(mlc, # an `MLC`, leaf widths in mm (centred), or `{'leaf_widths_mm':, 'offset_mm':, 'travel_mm':}`
+          ) -> MLC:
+    "The `MLC` a net's `mlc` argument names (checkpoint configs store `mlc_config(mlc)`, a plain dict)."
+    if isinstance(mlc, MLC): return mlc
+    if isinstance(mlc, dict):
+        extra = set(mlc) - {'leaf_widths_mm', 'offset_mm', 'travel_mm'}
+        if extra or 'leaf_widths_mm' not in mlc:
+            raise ValueError(f"mlc={mlc!r} must hold leaf_widths_mm (and optionally offset_mm, travel_mm)")
+        w = mlc['leaf_widths_mm']
+        return MLC(w, mlc.get('offset_mm'), mlc.get('travel_mm', 200.0), name=f"{len(w)} leaf pairs")
+    if isinstance(mlc, str):
+        if mlc == 'millennium120': return MLC.millennium120()
+        if mlc == 'uniform': return MLC.uniform()
+        raise ValueError(f"mlc={mlc!r} must be 'uniform', 'millennium120', an MLC, leaf widths or a dict")
+    return MLC(mlc)
+
+def mlc_config(mlc: MLC, # the leaf geometry
+              ) -> dict: # `{'leaf_widths_mm': [...], 'offset_mm': ..., 'travel_mm': ...}` (JSON; `as_mlc` reads it)
+    "A plain dict of an `MLC`, for configs and checkpoints."
+    return {'leaf_widths_mm': [float(w) for w in mlc.leaf_widths_mm], 'offset_mm': float(mlc.boundaries_mm[0]),
+            'travel_mm': float(mlc.travel_mm)}
+
 
 # %% ../nbs/01_epid.ipynb #d29581cc
 def _first_bad(mask):

@@ -15,14 +15,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import check_finite, check_int, check_range
+from .patches import _first_output
 
 # %% auto #0
 __all__ = ['dice_loss', 'DiceLoss', 'dice_ce_loss', 'DiceCELoss', 'group_targets', 'group_mean_loss', 'GroupMeanLoss',
            'validate_groups', 'pose_loss', 'PoseLoss', 'sequence_consistency_loss', 'SequenceConsistencyLoss',
            'code_usage', 'VQOutput', 'VectorQuantizer', 'hinge_d_loss', 'vanilla_d_loss', 'adaptive_weight', 'Term',
-           'CombinedLoss', 'max_radius', 'soft_skeleton', 'soft_cldice_loss', 'SoftClDiceLoss', 'tubed_skeleton',
-           'skeleton_recall_loss', 'SkeletonRecallLoss', 'signed_distance', 'boundary_loss', 'BoundaryLoss',
-           'topo_loss', 'TopoLoss']
+           'CombinedLoss', 'seg_output', 'DeepSupervisionLoss', 'max_radius', 'soft_skeleton', 'soft_cldice_loss',
+           'SoftClDiceLoss', 'tubed_skeleton', 'skeleton_recall_loss', 'SkeletonRecallLoss', 'signed_distance',
+           'boundary_loss', 'BoundaryLoss', 'topo_loss', 'TopoLoss']
 
 # %% ../nbs/04_losses.ipynb #501f1765
 def _check_pred(pred, name='pred'):
@@ -689,3 +690,69 @@ def __getattr__(name):
         from medlab import topology_losses
         return getattr(topology_losses, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# %% ../nbs/04_losses.ipynb #74c04b78
+def seg_output(pred, # the network's output: a tensor `(B, C, *spatial)`, or deep-supervision heads `[full, half, ...]`
+               target: torch.Tensor | None = None, # the target `(B, [C,] *spatial)` the output must fit
+               name: str = 'model', # who produced `pred`, used in errors
+              ) -> torch.Tensor: # the main (full-resolution) output
+    "The main output of a segmentation network (the first deep-supervision head), checked against the target's shape."
+    y = _first_output(pred, name)
+    if y.ndim < 3: raise ValueError(f"{name} returned shape {tuple(y.shape)}; expected (B, C, *spatial)")
+    if target is not None:
+        sp = tuple(y.shape[2:])
+        fits = target.ndim in (len(sp) + 1, len(sp) + 2) and tuple(target.shape[-len(sp):]) == sp
+        if not fits or target.shape[0] != y.shape[0]:
+            raise ValueError(f"{name}'s output has shape {tuple(y.shape)} but the target has shape "
+                             f"{tuple(target.shape)}: "
+                             f"the output's batch and spatial size {(y.shape[0], *sp)} must match the target's")
+    return y
+
+# %% ../nbs/04_losses.ipynb #4392e8c8
+def _resize_target(target: torch.Tensor, size: tuple, mode: str) -> torch.Tensor:
+    "Bring `(B, [C,] *spatial)` labels to spatial `size` by nearest neighbour or max pooling, keeping the dtype."
+    squeeze = target.ndim == len(size) + 1
+    t = (target[:, None] if squeeze else target).float()
+    if mode == 'nearest': t = F.interpolate(t, size=size, mode='nearest')
+    else: t = F.adaptive_max_pool3d(t, size) if len(size) == 3 else F.adaptive_max_pool2d(t, size)
+    t = t[:, 0] if squeeze else t
+    return t.to(target.dtype)
+
+class DeepSupervisionLoss(nn.Module):
+    "Apply `loss_fn` to each deep-supervision head against the target resized to the head, weights halving per level."
+    def __init__(self,
+                 # a plain loss `loss_fn(pred, target)` returning a scalar or a dict of terms with `'loss'`
+                 loss_fn: Callable,
+                 # per-head weights, full resolution first; `None`: 1, 1/2, 1/4, ... (normalised)
+                 weights: Sequence[float] | None = None,
+                 downsample: str = 'nearest', # how targets shrink: `'nearest'` or `'max'` (max pooling)
+                ):
+        super().__init__()
+        if not callable(loss_fn): raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        if downsample not in ('nearest', 'max'):
+            raise ValueError(f"downsample={downsample!r} must be 'nearest' or 'max'")
+        if weights is not None:
+            weights = [float(check_range(w, 'weights', 0, None)) for w in weights]
+            if not weights or sum(weights) <= 0:
+                raise ValueError(f"weights={weights!r} must hold at least one positive weight")
+        self.loss_fn, self.weights, self.downsample = loss_fn, weights, downsample
+
+    def forward(self, pred, # a tensor (eval mode) or the list `[full, half, ...]` of `ResidualUNet3D` in training
+                target: torch.Tensor, # full-resolution target `(B, [C,] *spatial)`
+               ):
+        seg_output(pred, target, 'pred')      # a tensor or a non-empty list whose first head fits the target
+        if torch.is_tensor(pred): return self.loss_fn(pred, target)
+        w = self.weights or [0.5 ** i for i in range(len(pred))]
+        if len(w) != len(pred):
+            raise ValueError(f"weights has {len(w)} entries but the model returned {len(pred)} heads")
+        w = [v / sum(w) for v in w]
+        total = None
+        for p, wi in zip(pred, w):
+            if wi == 0: continue
+            size = tuple(p.shape[2:])
+            t = target if tuple(target.shape[-len(size):]) == size else _resize_target(target, size, self.downsample)
+            v = self.loss_fn(p, t)
+            v = {k: wi * x for k, x in v.items()} if isinstance(v, Mapping) else wi * v
+            if total is None: total = v
+            else: total = {k: total[k] + x for k, x in v.items()} if isinstance(v, Mapping) else total + v
+        return total

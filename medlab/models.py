@@ -15,17 +15,19 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .core import check_int, check_ndim, check_range
-from .epid import MLC, DetectorGrid, analytic_kernel, collimator_grid, rotate_collimator, _row_profiles, _row_sums
+from .epid import (MLC, DetectorGrid, analytic_kernel, as_mlc, collimator_grid, mlc_config, rotate_collimator,
+                         _row_profiles, _row_sums)
 from .patches import _first_output
 from .losses import VectorQuantizer, adaptive_weight, hinge_d_loss, sequence_consistency_loss, vanilla_d_loss
+from .losses import DeepSupervisionLoss, _resize_target, seg_output
 _all_ = ['adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']   # moved to medlab.losses, still exported here
 
 # %% auto #0
-__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'count_parameters', 'as_mlc', 'mlc_config', 'ApertureRaster', 'EPIDForwardNet',
-           'leaf_crossing_penalty', 'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D', 'seg_output',
-           'DeepSupervisionLoss', 'CoordinateMLP', 'ResNetBackbone', 'ProbeGuidanceNet', 'probe_guidance_loss',
-           'VQGAN3D', 'PatchDiscriminator3D', 'VQGANLoss', 'vqgan_discriminator_step', 'vqgan_train_step',
-           'DiscriminatorStep', 'build_model', 'adaptive_weight', 'hinge_d_loss', 'vanilla_d_loss']
+__all__ = ['TOKEN_TYPES', 'MEDLAB_MODELS', 'count_parameters', 'ApertureRaster', 'EPIDForwardNet', 'leaf_crossing_penalty',
+           'EPIDBackwardNet', 'epid_backward_loss', 'ResidualUNet3D', 'CoordinateMLP', 'ResNetBackbone',
+           'ProbeGuidanceNet', 'probe_guidance_loss', 'VQGAN3D', 'PatchDiscriminator3D', 'VQGANLoss',
+           'vqgan_discriminator_step', 'vqgan_train_step', 'DiscriminatorStep', 'build_model', 'adaptive_weight',
+           'hinge_d_loss', 'vanilla_d_loss']
 
 # %% ../nbs/07_models.ipynb #5a3953fd
 def count_parameters(model: nn.Module, # any module
@@ -57,30 +59,6 @@ def _batch_get(batch: Mapping, key: str):
         raise ValueError(f"batch must be a mapping (a dict batch of a medlab dataset), got {type(batch).__name__}")
     if key not in batch: raise ValueError(f"batch has no key {key!r}; it has {sorted(batch)}")
     return batch[key]
-
-# %% ../nbs/07_models.ipynb #1189aff3
-def as_mlc(mlc, # an `MLC`, leaf widths in mm (centred), or `{'leaf_widths_mm':, 'offset_mm':, 'travel_mm':}`
-          ) -> MLC:
-    "The `MLC` a net's `mlc` argument names (checkpoint configs store `mlc_config(mlc)`, a plain dict)."
-    if isinstance(mlc, MLC): return mlc
-    if isinstance(mlc, dict):
-        extra = set(mlc) - {'leaf_widths_mm', 'offset_mm', 'travel_mm'}
-        if extra or 'leaf_widths_mm' not in mlc:
-            raise ValueError(f"mlc={mlc!r} must hold leaf_widths_mm (and optionally offset_mm, travel_mm)")
-        w = mlc['leaf_widths_mm']
-        return MLC(w, mlc.get('offset_mm'), mlc.get('travel_mm', 200.0), name=f"{len(w)} leaf pairs")
-    if isinstance(mlc, str):
-        if mlc == 'millennium120': return MLC.millennium120()
-        if mlc == 'uniform': return MLC.uniform()
-        raise ValueError(f"mlc={mlc!r} must be 'uniform', 'millennium120', an MLC, leaf widths or a dict")
-    return MLC(mlc)
-
-def mlc_config(mlc: MLC, # the leaf geometry
-              ) -> dict: # `{'leaf_widths_mm': [...], 'offset_mm': ..., 'travel_mm': ...}` (JSON; `as_mlc` reads it)
-    "A plain dict of an `MLC`, for configs and checkpoints."
-    return {'leaf_widths_mm': [float(w) for w in mlc.leaf_widths_mm], 'offset_mm': float(mlc.boundaries_mm[0]),
-            'travel_mm': float(mlc.travel_mm)}
-
 
 # %% ../nbs/07_models.ipynb #5fb01091
 def _check_cp(x, name: str, shape: tuple, what: str):
@@ -482,72 +460,6 @@ class ResidualUNet3D(nn.Module):
         full = self.head(x)
         if not (self.training and self.deep_supervision): return full
         return [full] + outs[::-1]
-
-# %% ../nbs/07_models.ipynb #74c04b78
-def seg_output(pred, # the network's output: a tensor `(B, C, *spatial)`, or deep-supervision heads `[full, half, ...]`
-               target: torch.Tensor | None = None, # the target `(B, [C,] *spatial)` the output must fit
-               name: str = 'model', # who produced `pred`, used in errors
-              ) -> torch.Tensor: # the main (full-resolution) output
-    "The main output of a segmentation network (the first deep-supervision head), checked against the target's shape."
-    y = _first_output(pred, name)
-    if y.ndim < 3: raise ValueError(f"{name} returned shape {tuple(y.shape)}; expected (B, C, *spatial)")
-    if target is not None:
-        sp = tuple(y.shape[2:])
-        fits = target.ndim in (len(sp) + 1, len(sp) + 2) and tuple(target.shape[-len(sp):]) == sp
-        if not fits or target.shape[0] != y.shape[0]:
-            raise ValueError(f"{name}'s output has shape {tuple(y.shape)} but the target has shape "
-                             f"{tuple(target.shape)}: "
-                             f"the output's batch and spatial size {(y.shape[0], *sp)} must match the target's")
-    return y
-
-# %% ../nbs/07_models.ipynb #4392e8c8
-def _resize_target(target: torch.Tensor, size: tuple, mode: str) -> torch.Tensor:
-    "Bring `(B, [C,] *spatial)` labels to spatial `size` by nearest neighbour or max pooling, keeping the dtype."
-    squeeze = target.ndim == len(size) + 1
-    t = (target[:, None] if squeeze else target).float()
-    if mode == 'nearest': t = F.interpolate(t, size=size, mode='nearest')
-    else: t = F.adaptive_max_pool3d(t, size) if len(size) == 3 else F.adaptive_max_pool2d(t, size)
-    t = t[:, 0] if squeeze else t
-    return t.to(target.dtype)
-
-class DeepSupervisionLoss(nn.Module):
-    "Apply `loss_fn` to each deep-supervision head against the target resized to the head, weights halving per level."
-    def __init__(self,
-                 # a plain loss `loss_fn(pred, target)` returning a scalar or a dict of terms with `'loss'`
-                 loss_fn: Callable,
-                 # per-head weights, full resolution first; `None`: 1, 1/2, 1/4, ... (normalised)
-                 weights: Sequence[float] | None = None,
-                 downsample: str = 'nearest', # how targets shrink: `'nearest'` or `'max'` (max pooling)
-                ):
-        super().__init__()
-        if not callable(loss_fn): raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-        if downsample not in ('nearest', 'max'):
-            raise ValueError(f"downsample={downsample!r} must be 'nearest' or 'max'")
-        if weights is not None:
-            weights = [float(check_range(w, 'weights', 0, None)) for w in weights]
-            if not weights or sum(weights) <= 0:
-                raise ValueError(f"weights={weights!r} must hold at least one positive weight")
-        self.loss_fn, self.weights, self.downsample = loss_fn, weights, downsample
-
-    def forward(self, pred, # a tensor (eval mode) or the list `[full, half, ...]` of `ResidualUNet3D` in training
-                target: torch.Tensor, # full-resolution target `(B, [C,] *spatial)`
-               ):
-        seg_output(pred, target, 'pred')      # a tensor or a non-empty list whose first head fits the target
-        if torch.is_tensor(pred): return self.loss_fn(pred, target)
-        w = self.weights or [0.5 ** i for i in range(len(pred))]
-        if len(w) != len(pred):
-            raise ValueError(f"weights has {len(w)} entries but the model returned {len(pred)} heads")
-        w = [v / sum(w) for v in w]
-        total = None
-        for p, wi in zip(pred, w):
-            if wi == 0: continue
-            size = tuple(p.shape[2:])
-            t = target if tuple(target.shape[-len(size):]) == size else _resize_target(target, size, self.downsample)
-            v = self.loss_fn(p, t)
-            v = {k: wi * x for k, x in v.items()} if isinstance(v, Mapping) else wi * v
-            if total is None: total = v
-            else: total = {k: total[k] + x for k, x in v.items()} if isinstance(v, Mapping) else total + v
-        return total
 
 # %% ../nbs/07_models.ipynb #7716269e
 class CoordinateMLP(nn.Module):

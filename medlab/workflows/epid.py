@@ -28,7 +28,7 @@ from ..epid import (DetectorGrid, EPIDFileError, gamma_pass_rate, kernel_from_co
                     synthesize_arc)
 from ..metrics import psnr
 from ..memory import MemoryEstimate, OPTIMIZER_BYTES, activation_memory
-from ..models import EPIDBackwardNet, EPIDForwardNet, as_mlc, epid_backward_loss, mlc_config
+from ..models import EPIDBackwardNet, EPIDForwardNet, epid_backward_loss
 from ..viz import gamma_map, show_epid
 
 # %% auto #0
