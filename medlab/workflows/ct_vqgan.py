@@ -28,17 +28,17 @@ from ..patches import patch_starts, reconstruct_volume
 from ..viz import compare_reconstruction
 from ..volumes import CachedVolume, load_volume, prepare_cache, save_volume
 
-log = logging.getLogger('medlab')
+_log = logging.getLogger('medlab')
 
 # %% auto #0
-__all__ = ['log', 'CTVQGANConfig', 'ct_sources', 'hu_to_model', 'model_to_hu', 'ct_splits', 'synthetic_ct_set', 'CTPatchGrid',
+__all__ = ['CTVQGANConfig', 'ct_sources', 'hu_to_model', 'model_to_hu', 'ct_splits', 'synthetic_ct_set', 'CTPatchGrid',
            'score_volume', 'ct_mean_volume_baseline', 'ct_model', 'run_ct_vqgan', 'evaluate_ct_vqgan', 'ct_predict',
            'ct_infer', 'ct_synth', 'CTDataError', 'check_ct_data', 'plan_ct']
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #870cb97f
 @dataclass
 class CTVQGANConfig(WorkflowConfig):
-    """The CT seed (`001_*`): patch-wise 3-D VQGAN, whole-volume blended reconstruction scored by PSNR/SSIM/perplexity/usage.
+    """The CT seed (`001_*`): patch-wise 3-D VQGAN, whole-volume blended reconstruction, PSNR/SSIM/perplexity/usage.
 
     `full()` differs from the seed in three knobs, so that one step fits an 80 GB GPU by `plan_ct`'s estimate:
     `amp='bf16'`, `checkpointing=True` and `batch_size=2`. The seed's step (four 256×256×128 patches, float32) needs
@@ -66,29 +66,31 @@ class CTVQGANConfig(WorkflowConfig):
     model_kwargs: dict = field(default_factory=dict) # extra arguments of `VQGAN3D`
     disc_kwargs: dict = field(default_factory=dict) # extra arguments of `PatchDiscriminator3D`
     checkpointing: bool = False # recompute each VQGAN block in the backward pass: far less activation memory, more time
-    pattern: str = 'volume_*.nii.gz' # glob of the volumes in `data_dir` (files or DICOM series folders), e.g. `'*.npy'`, `'*/'`
-    intensity_window: tuple[float, float] = (-1000.0, 1000.0) # HU `(lo, hi)`: clipped, mapped to [0, 1]; inverted on output
+    pattern: str = 'volume_*.nii.gz' # glob of `data_dir`'s volumes (files or DICOM series folders): `'*.npy'`, `'*/'`
+    intensity_window: tuple[float, float] = (-1000.0, 1000.0) # HU `(lo, hi)`: clipped, mapped to [0, 1], and back
     val_fraction: float = 0.2 # share of `data_dir`'s volumes held out (at least one) when `val_ids` is not given
-    val_ids: tuple[str, ...] | None = None # names of the validation volumes in `data_dir` (file names or names without suffix)
+    val_ids: tuple[str, ...] | None = None # validation volumes of `data_dir` (file names, or names without suffix)
     cache_dir: str | None = None # prepared `.npy` cache of `data_dir`'s volumes (`None`: `<runs_root>/cache`)
 
     _ci: ClassVar[dict] = dict(volume_shape=(16, 32, 32), n_train_volumes=3, n_val_volumes=1, patch_size=(8, 16, 16),
-                               stride=(8, 16, 16), batch_size=4, epochs=14, lr=3e-3, disc_start=60, disc_lr=1e-3, num_threads=1,
-                               model_kwargs={'channels': [8, 16], 'embed_dim': 16, 'n_codes': 256}, disc_kwargs={'channels': 8, 'n_layers': 1})
-    _full: ClassVar[dict] = dict(volume_shape=(604, 512, 512), patch_size=(128, 256, 256), stride=(96, 192, 192), batch_size=2,
-                                 epochs=30, amp='bf16', checkpointing=True)
+                               stride=(8, 16, 16), batch_size=4, epochs=14, lr=3e-3, disc_start=60, disc_lr=1e-3,
+                               num_threads=1, model_kwargs={'channels': [8, 16], 'embed_dim': 16, 'n_codes': 256},
+                               disc_kwargs={'channels': 8, 'n_layers': 1})
+    _full: ClassVar[dict] = dict(volume_shape=(604, 512, 512), patch_size=(128, 256, 256), stride=(96, 192, 192),
+                                 batch_size=2, epochs=30, amp='bf16', checkpointing=True)
 
     def check(self):
         check_int(self.n_train_volumes, 'n_train_volumes', 1); check_int(self.n_val_volumes, 'n_val_volumes', 1)
         for k in ('volume_shape', 'patch_size', 'stride'):
             for v in getattr(self, k): check_int(v, k, 1)
         if any(s > p for s, p in zip(self.stride, self.patch_size)):
-            raise ValueError(f"stride={self.stride} must not exceed patch_size={self.patch_size} on any axis (the patches would leave gaps)")
+            raise ValueError(f"stride={self.stride} must not exceed patch_size={self.patch_size} on any axis "
+                             "(the patches would leave gaps)")
         if self.blend_mode not in ('constant', 'linear', 'gaussian', 'hann'):
             raise ValueError(f"blend_mode={self.blend_mode!r} must be 'constant', 'linear', 'gaussian' or 'hann'")
         check_int(self.disc_start, 'disc_start', 0)
         if not self.intensity_window[0] < self.intensity_window[1]:
-            raise ValueError(f"intensity_window={self.intensity_window} must be (lo, hi) with lo < hi (Hounsfield units)")
+            raise ValueError(f"intensity_window={self.intensity_window} must be (lo, hi) HU with lo < hi")
         check_range(self.val_fraction, 'val_fraction', 0, 1, lo_inclusive=False, hi_inclusive=False)
         if not self.pattern: raise ValueError("pattern='' must be a glob such as 'volume_*.nii.gz'")
 
@@ -103,7 +105,7 @@ def ct_sources(data_dir: str | Path, # the folder of volumes
     if not src:
         seen = sorted(p.name for p in d.iterdir() if not p.name.startswith('.'))[:8]
         raise ValueError(f"data_dir={str(d)!r} has no volume matching pattern={pattern!r} (it holds {seen}); "
-                         "set `pattern` to your files' names, e.g. '*.nii.gz', '*.npy' or '*/' for DICOM series folders")
+                         "set `pattern` to your files' names: '*.nii.gz', '*.npy', or '*/' for DICOM series folders")
     return src
 
 def hu_to_model(x, # Hounsfield units (array or tensor)
@@ -135,7 +137,8 @@ def ct_splits(sources, # volume paths (`ct_sources`)
              ) -> dict:
     "`{'train': [names], 'val': [names]}` of file names; an error when either side would be empty or an id is unknown."
     names = [Path(s).name for s in sources]
-    if len(names) < 2: raise ValueError(f"{len(names)} volume(s) {names}: need at least 2 (one to train on, one to validate)")
+    if len(names) < 2:
+        raise ValueError(f"{len(names)} volume(s) {names}: need at least 2 (one to train, one to validate)")
     if val_ids is not None:
         by = {**{_stem(n): n for n in names}, **{n: n for n in names}}
         unknown = [v for v in val_ids if v not in by]
@@ -145,7 +148,8 @@ def ct_splits(sources, # volume paths (`ct_sources`)
         k = min(len(names) - 1, max(1, round(val_fraction * len(names))))
         val = sorted(np.random.default_rng(seed).choice(names, k, replace=False).tolist())
     train = [n for n in names if n not in val]
-    if not train or not val: raise ValueError(f"split of {len(names)} volumes leaves train={train} val={val}; both must hold one")
+    if not train or not val:
+        raise ValueError(f"split of {len(names)} volumes leaves train={train} val={val}; both must hold one")
     return {'train': train, 'val': val}
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #8020fff4
@@ -153,19 +157,21 @@ def synthetic_ct_set(n: int, # number of volumes
                      shape, # `(D, H, W)`
                      noise_std: float = 0.02, # Gaussian noise
                      seed: int = 0, # seeds shifts, blobs and noise
-                     smooth_vox: float = 0.0, # gaussian smoothing (voxels) before the noise: a scanner's finite resolution
+                     smooth_vox: float = 0.0, # gaussian smoothing (voxels) before the noise: a scanner's resolution
                     ) -> list[np.ndarray]:
-    "`n` varied phantom volumes in [0, 1] (plus noise): a shifted Shepp–Logan phantom and 2–4 random soft blobs each."
+    "`n` varied phantom volumes in [0, 1] (plus noise): a shifted Shepp–Logan phantom, 2–4 random soft blobs each."
     base = synthetic_ct_volume(shape)
     D, H, W = base.shape
     z, y, x = np.meshgrid(*(np.linspace(-1, 1, s) for s in (D, H, W)), indexing='ij')
     out = []
     for i in range(n):
         g = np.random.default_rng([seed, i])
-        v = np.roll(base, tuple(int(s) for s in g.integers(-np.array(base.shape) // 8, np.array(base.shape) // 8 + 1)), axis=(0, 1, 2)).copy()
+        shift = g.integers(-np.array(base.shape) // 8, np.array(base.shape) // 8 + 1)
+        v = np.roll(base, tuple(int(s) for s in shift), axis=(0, 1, 2)).copy()
         for _ in range(g.integers(2, 5)):
             c, r = g.uniform(-0.6, 0.6, 3), g.uniform(0.12, 0.3, 3)
-            v += g.uniform(0.2, 0.5) * np.exp(-(((z - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((x - c[2]) / r[2]) ** 2))
+            q = ((z - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((x - c[2]) / r[2]) ** 2
+            v += g.uniform(0.2, 0.5) * np.exp(-q)
         v = gaussian_filter(np.clip(v, 0, 1), smooth_vox) if smooth_vox else np.clip(v, 0, 1)
         v = v + g.normal(0, noise_std, v.shape)
         out.append(v.astype(np.float32))
@@ -173,7 +179,7 @@ def synthetic_ct_set(n: int, # number of volumes
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #e5e568f1
 class CTPatchGrid(torch.utils.data.Dataset):
-    "Every patch of the `stride` grid over each prepared volume, read from its memory map: `{'image': (1, *patch), ...}`."
+    "Every patch of the `stride` grid over each prepared volume, read from its memory map: `{'image': (1, *patch)}`."
     def __init__(self,
                  volumes: Sequence, # `CachedVolume`s (or their entry folders), from `medlab.volumes.prepare_cache`
                  patch_size, # `(pd, ph, pw)`
@@ -264,8 +270,8 @@ def _ct_data(cfg, rd) -> tuple[list, list]:
     if sp.exists(): splits = json.loads(sp.read_text())     # resume, evaluate: the run's own split
     elif cfg.data_dir is None:
         n = cfg.n_train_volumes
-        names = [save_volume(rd/'data'/f'volume_{i + 1:03d}.nii.gz', _ct_volume_hu(i, cfg, cfg.seed), spacing_mm=1.0).name
-                 for i in range(n + cfg.n_val_volumes)]
+        names = [save_volume(rd/'data'/f'volume_{i + 1:03d}.nii.gz', _ct_volume_hu(i, cfg, cfg.seed),
+                             spacing_mm=1.0).name for i in range(n + cfg.n_val_volumes)]
         splits = {'data_dir': str((rd/'data').resolve()), 'cache_dir': str((rd/'cache').resolve()),
                   'train': names[:n], 'val': names[n:]}
     else:
@@ -289,7 +295,7 @@ class _DiscriminatorCallback(DiscriminatorStep, Callback):
 def run_ct_vqgan(config, # a `CTVQGANConfig` (or anything `load_config` reads)
                  resume_from: str | Path | None = None, # a run directory or checkpoint to continue
                 ) -> Path:
-    "Check `data_dir` (if given), train the VQGAN on the patch grid of the training volumes, reconstruct the validation volumes."
+    "Check `data_dir` (if given), train the VQGAN on the training volumes' patches, reconstruct the validation volumes."
     cfg = load_config(config, 'ct_vqgan')
     if cfg.data_dir is not None and resume_from is None:   # before anything is written
         bad = [r for r in check_ct_data(cfg.data_dir, cfg) if r['status'] != 'ok']
@@ -300,19 +306,21 @@ def run_ct_vqgan(config, # a `CTVQGANConfig` (or anything `load_config` reads)
         dl = make_loader(tr_ds, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, **_loader_kw(cfg))
         vdl = make_loader(va_ds, batch_size=cfg.batch_size, **_loader_kw(cfg))
         model = ct_model(cfg)
-        loss = VQGANLoss(PatchDiscriminator3D(**cfg.disc_kwargs), model.last_layer, disc_start=cfg.disc_start, disc_weight=cfg.disc_weight)
+        loss = VQGANLoss(PatchDiscriminator3D(**cfg.disc_kwargs), model.last_layer, disc_start=cfg.disc_start,
+                         disc_weight=cfg.disc_weight)
         stats = {'train_volumes': len(train), 'val_volumes': len(val), 'patches_per_epoch': len(tr_ds),
                  'volume_shapes': sorted({tuple(v.shape) for v in train + val}), 'patch_size': list(cfg.patch_size),
                  'stride': list(cfg.stride), 'data_dir': cfg.data_dir, 'intensity_window': list(cfg.intensity_window)}
-        _fit(cfg, model, dl, vdl, loss, rd, callbacks=[_DiscriminatorCallback(loss, cfg.disc_lr)], resume_from=resume_from,
-             dataset_stats=stats, input_key='image', target_key='image')
+        _fit(cfg, model, dl, vdl, loss, rd, callbacks=[_DiscriminatorCallback(loss, cfg.disc_lr)],
+             resume_from=resume_from, dataset_stats=stats, input_key='image', target_key='image')
         evaluate_ct_vqgan(rd)
     return rd
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #3320f60d
 def _ct_reconstruct(model, volume, cfg):
     "The reconstruction and codes of one volume (model range) with the run's patch size, stride and blend mode."
-    with torch.no_grad(): return reconstruct_volume(model, volume, cfg.patch_size, cfg.stride, cfg.blend_mode, cfg.batch_size)
+    with torch.no_grad():
+        return reconstruct_volume(model, volume, cfg.patch_size, cfg.stride, cfg.blend_mode, cfg.batch_size)
 
 def evaluate_ct_vqgan(run_dir: str | Path, # a run directory written by `run_ct_vqgan`
                      ) -> dict:
@@ -328,7 +336,8 @@ def evaluate_ct_vqgan(run_dir: str | Path, # a run directory written by `run_ct_
             rows.append(score_volume(rec, v)); codes.append(c)
         use = codebook_usage(torch.cat(codes), model.config['n_codes'])
         base = ct_mean_volume_baseline(train, val, cfg.intensity_window)
-        scores = {'checkpoint': ck.name, **_mean_scores(rows), 'perplexity': float(use['perplexity']), 'usage': float(use['usage']),
+        scores = {'checkpoint': ck.name, **_mean_scores(rows), 'perplexity': float(use['perplexity']),
+                  'usage': float(use['usage']),
                   'baseline': 'mean volume', **{f'baseline_{k}': v for k, v in base.items()}}
         from torch.utils.tensorboard import SummaryWriter
         with SummaryWriter(str(Path(run_dir) / 'tb')) as w:
@@ -392,40 +401,45 @@ def _ct_row(p: Path) -> dict:
     try: v = load_volume(p, canonical=False)
     except (OSError, ValueError) as e: row['problems'].append(str(e)); return row
     a = v.array
-    row.update(shape=a.shape, dtype=str(a.dtype), spacing_mm=tuple(round(s, 4) for s in v.spacing_mm), axes=''.join(v.axes))
+    row.update(shape=a.shape, dtype=str(a.dtype), spacing_mm=tuple(round(s, 4) for s in v.spacing_mm),
+               axes=''.join(v.axes))
     if a.dtype.kind == 'f' and not np.isfinite(a).all():
         row['problems'].append(f"{int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} infinite voxel(s)")
         a = a[np.isfinite(a)]
     if a.size:
         lo, hi = float(a.min()), float(a.max()); row.update(hu_min=lo, hu_max=hi)
-        if lo < -2024 or hi > 4071: row['warnings'].append(f"values [{lo:g}, {hi:g}] far outside the CT range [-1024, 3071] HU")
+        if lo < -2024 or hi > 4071:
+            row['warnings'].append(f"values [{lo:g}, {hi:g}] far outside the CT range [-1024, 3071] HU")
         if hi - lo < 10: row['warnings'].append(f"values span only [{lo:g}, {hi:g}]: not Hounsfield units?")
     return row
 
 def check_ct_data(data_dir: str | Path, # the folder of volumes
                   config=None, # a `CTVQGANConfig` (its `pattern`, `val_fraction`, `val_ids`); `None`: the defaults
                  ) -> list[dict]:
-    "One row per volume (`file, status, problems, warnings, shape, dtype, spacing_mm, axes, hu_min, hu_max`), problems first."
+    "A row per volume (`file status problems warnings shape dtype spacing_mm axes hu_min hu_max`), problems first."
     cfg = config if config is not None else CTVQGANConfig()
     try: src = ct_sources(data_dir, cfg.pattern)
-    except (OSError, ValueError) as e: return [{'file': str(data_dir), 'status': 'problem', 'problems': [str(e)], 'warnings': []}]
+    except (OSError, ValueError) as e:
+        return [{'file': str(data_dir), 'status': 'problem', 'problems': [str(e)], 'warnings': []}]
     rows = [_ct_row(p) for p in src]
     for k in ('spacing_mm', 'axes'):
         vals = [r[k] for r in rows if r[k] is not None]
         common = max(set(vals), key=vals.count) if vals else None
         for r in rows:
-            if r[k] is not None and r[k] != common: r['warnings'].append(f"{k} {r[k]} differs from the most common {common}")
+            if r[k] is not None and r[k] != common:
+                r['warnings'].append(f"{k} {r[k]} differs from the most common {common}")
     try: ct_splits(src, cfg.val_fraction, cfg.val_ids, cfg.seed)
-    except ValueError as e: rows.append({'file': str(data_dir), 'status': 'problem', 'problems': [str(e)], 'warnings': []})
+    except ValueError as e:
+        rows.append({'file': str(data_dir), 'status': 'problem', 'problems': [str(e)], 'warnings': []})
     for r in rows:
         if r['problems']: r['status'] = 'problem'
-        for w in r['warnings']: log.warning(f"{r['file']}: {w}")
+        for w in r['warnings']: _log.warning(f"{r['file']}: {w}")
     return sorted(rows, key=lambda r: r['status'] == 'ok')
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0a673a40
 def plan_ct(config, # a `CTVQGANConfig` (or anything `load_config` reads)
            ) -> MemoryEstimate:
-    "The estimated device memory of one training step of `config`'s VQGAN at its `patch_size`, `batch_size`, `amp`, `checkpointing`."
+    "Estimated device memory of a training step of `config`'s VQGAN (`patch_size`, `batch_size`, `amp`, checkpointing)."
     cfg = load_config(config, 'ct_vqgan')
     return estimate_memory(ct_model(cfg), cfg.patch_size, cfg.batch_size, amp=cfg.amp, checkpointing=cfg.checkpointing)
 
