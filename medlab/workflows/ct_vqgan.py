@@ -379,13 +379,13 @@ def ct_infer(run_dir: str | Path, # a run directory written by `run_ct_vqgan`
 def ct_synth(out: str | Path, # folder to write into
              seed: int = 0, # seeds every draw
              preset: str = 'ci', # `'ci'` (small) or `'full'` (the seed's sizes)
-             count: int | None = None, # volumes (`None`: 4)
+             count: int | None = None, # volumes (`None`: 2 for `ci`, 4 for `full`)
             ) -> list[Path]:
     "Synthetic CT volumes in the CT seed's layout, int16 HU NIfTI: `volume_001.nii.gz`, ..."
     if preset not in ('ci', 'full'): raise ValueError(f"preset={preset!r} must be 'ci' or 'full'")
     cfg = CTVQGANConfig.full() if preset == 'full' else CTVQGANConfig.ci()
     return [save_volume(Path(out) / f"volume_{v + 1:03d}.nii.gz", _ct_volume_hu(v, cfg, seed), spacing_mm=1.0)
-            for v in range(check_int(count or 4, 'count', 1))]
+            for v in range(check_int(count or (2 if preset == 'ci' else 4), 'count', 1))]
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #2d394080
 class CTDataError(ValueError):
