@@ -225,7 +225,8 @@ def score_volume(rec, # reconstruction `(D, H, W)`
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #18e1e70d
 def _model_volume(x, window) -> np.ndarray:
     "One volume in the model's range: a `CachedVolume` (read whole) or an array."
-    a = x.load()[0] if isinstance(x, CachedVolume) else x     # read whole, not mapped: freed after use
+    # read with a plain read, not through the entry's memory map: a map kept open keeps its pages in this process's RSS
+    a = np.load(Path(x.folder)/'image.npy') if isinstance(x, CachedVolume) else x
     return hu_to_model(a, window) if window is not None else np.asarray(a, np.float32)
 
 def ct_mean_volume_baseline(train, # training volumes: arrays, or `CachedVolume`s read one at a time
@@ -331,7 +332,7 @@ def evaluate_ct_vqgan(run_dir: str | Path, # a run directory written by `run_ct_
         model, ck = load_run_model(run_dir, ct_model(cfg), device=get_device(cfg.device))
         rows, codes = [], []
         for cv in val:                                   # one volume in RAM at a time
-            v = hu_to_model(cv.array('image'), cfg.intensity_window)
+            v = _model_volume(cv, cfg.intensity_window)
             rec, c = _ct_reconstruct(model, v, cfg)
             rows.append(score_volume(rec, v)); codes.append(c)
         use = codebook_usage(torch.cat(codes), model.config['n_codes'])
