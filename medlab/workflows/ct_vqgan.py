@@ -5,37 +5,48 @@
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0916dc79
 from __future__ import annotations
 
+import json
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core import check_int, check_range, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint, load_config, register, _finish, _fit,
-                                   _loader_kw, _mean_scores, _plot, _run_start)
+from ..core import atomic_write_json, check_int, check_range, get_device, torch_threads
+from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, load_config, register,
+                                   _finish, _fit, _loader_kw, _mean_scores, _plot, _run_start)
 from ..data import make_loader, synthetic_ct_volume
 from ..metrics import codebook_usage, psnr, ssim
 from ..train import Callback
-from ..models import DiscriminatorStep, PatchDiscriminator3D, VQGAN3D, VQGANLoss
-from ..train import load_model
+from ..models import DiscriminatorStep, PatchDiscriminator3D, VQGAN3D, VQGANLoss, MemoryEstimate, estimate_memory
 from scipy.ndimage import gaussian_filter
-from ..data import PatchGridDataset
-from ..patches import reconstruct_volume
+from ..patches import patch_starts, reconstruct_volume
 from ..viz import compare_reconstruction
-from ..data import save_volume
+from ..volumes import CachedVolume, load_volume, prepare_cache, save_volume
+
+_log = logging.getLogger('medlab')
 
 # %% auto #0
-__all__ = ['CTVQGANConfig', 'synthetic_ct_set', 'score_volume', 'ct_mean_volume_baseline', 'ct_model', 'run_ct_vqgan',
-           'evaluate_ct_vqgan', 'ct_predict', 'ct_infer', 'ct_synth']
+__all__ = ['CTVQGANConfig', 'ct_sources', 'hu_to_model', 'model_to_hu', 'ct_splits', 'synthetic_ct_set', 'CTPatchGrid',
+           'score_volume', 'ct_mean_volume_baseline', 'ct_model', 'run_ct_vqgan', 'evaluate_ct_vqgan', 'ct_predict',
+           'ct_infer', 'ct_synth', 'CTDataError', 'check_ct_data', 'plan_ct']
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #870cb97f
 @dataclass
 class CTVQGANConfig(WorkflowConfig):
-    "The CT seed (`001_*`): patch-wise 3-D VQGAN, whole-volume blended reconstruction scored by PSNR/SSIM/perplexity/usage."
+    """The CT seed (`001_*`): patch-wise 3-D VQGAN, whole-volume blended reconstruction, PSNR/SSIM/perplexity/usage.
+
+    `full()` differs from the seed in three knobs, so that one step fits an 80 GB GPU by `plan_ct`'s estimate:
+    `amp='bf16'`, `checkpointing=True` and `batch_size=2`. The seed's step (four 256×256×128 patches, float32) needs
+    about 107 GiB of activations (`plan_ct(CTVQGANConfig.full(amp=None, checkpointing=False, batch_size=4))`).
+    bf16 with per-block checkpointing keeps 17.3 GiB of activations at batch 4, but the estimate, measured on the CPU,
+    adds 96 GiB of transient buffers under bf16 autocast (113 GiB in all), so the batch is halved: 57 GiB. (float32
+    with checkpointing at the seed's batch 4 is estimated at 35 GiB, and also fits: `full(amp=None, batch_size=4)`.)
+    Patch size, stride and epochs are the seed's."""
     workflow: ClassVar[str] = 'ct_vqgan'
     name: str = 'ct_vqgan'
     volume_shape: tuple[int, int, int] = (604, 512, 512) # `(D, H, W)` of each synthetic volume
@@ -54,46 +65,153 @@ class CTVQGANConfig(WorkflowConfig):
     disc_lr: float = 1e-4 # discriminator learning rate
     model_kwargs: dict = field(default_factory=dict) # extra arguments of `VQGAN3D`
     disc_kwargs: dict = field(default_factory=dict) # extra arguments of `PatchDiscriminator3D`
+    checkpointing: bool = False # recompute each VQGAN block in the backward pass: far less activation memory, more time
+    pattern: str = 'volume_*.nii.gz' # glob of `data_dir`'s volumes (files or DICOM series folders): `'*.npy'`, `'*/'`
+    intensity_window: tuple[float, float] = (-1000.0, 1000.0) # HU `(lo, hi)`: clipped, mapped to [0, 1], and back
+    val_fraction: float = 0.2 # share of `data_dir`'s volumes held out (at least one) when `val_ids` is not given
+    val_ids: tuple[str, ...] | None = None # validation volumes of `data_dir` (file names, or names without suffix)
+    cache_dir: str | None = None # prepared `.npy` cache of `data_dir`'s volumes (`None`: `<runs_root>/cache`)
 
     _ci: ClassVar[dict] = dict(volume_shape=(16, 32, 32), n_train_volumes=3, n_val_volumes=1, patch_size=(8, 16, 16),
-                               stride=(8, 16, 16), batch_size=4, epochs=14, lr=3e-3, disc_start=60, disc_lr=1e-3, num_threads=1,
-                               model_kwargs={'channels': [8, 16], 'embed_dim': 16, 'n_codes': 256}, disc_kwargs={'channels': 8, 'n_layers': 1})
-    _full: ClassVar[dict] = dict(volume_shape=(604, 512, 512), patch_size=(128, 256, 256), stride=(96, 192, 192), batch_size=4, epochs=30)
+                               stride=(8, 16, 16), batch_size=4, epochs=14, lr=3e-3, disc_start=60, disc_lr=1e-3,
+                               num_threads=1, model_kwargs={'channels': [8, 16], 'embed_dim': 16, 'n_codes': 256},
+                               disc_kwargs={'channels': 8, 'n_layers': 1})
+    _full: ClassVar[dict] = dict(volume_shape=(604, 512, 512), patch_size=(128, 256, 256), stride=(96, 192, 192),
+                                 batch_size=2, epochs=30, amp='bf16', checkpointing=True)
 
     def check(self):
         check_int(self.n_train_volumes, 'n_train_volumes', 1); check_int(self.n_val_volumes, 'n_val_volumes', 1)
         for k in ('volume_shape', 'patch_size', 'stride'):
             for v in getattr(self, k): check_int(v, k, 1)
         if any(s > p for s, p in zip(self.stride, self.patch_size)):
-            raise ValueError(f"stride={self.stride} must not exceed patch_size={self.patch_size} on any axis (the patches would leave gaps)")
+            raise ValueError(f"stride={self.stride} must not exceed patch_size={self.patch_size} on any axis "
+                             "(the patches would leave gaps)")
         if self.blend_mode not in ('constant', 'linear', 'gaussian', 'hann'):
             raise ValueError(f"blend_mode={self.blend_mode!r} must be 'constant', 'linear', 'gaussian' or 'hann'")
         check_int(self.disc_start, 'disc_start', 0)
+        if not self.intensity_window[0] < self.intensity_window[1]:
+            raise ValueError(f"intensity_window={self.intensity_window} must be (lo, hi) HU with lo < hi")
+        check_range(self.val_fraction, 'val_fraction', 0, 1, lo_inclusive=False, hi_inclusive=False)
+        if not self.pattern: raise ValueError("pattern='' must be a glob such as 'volume_*.nii.gz'")
+
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #1cf8ac37
+def ct_sources(data_dir: str | Path, # the folder of volumes
+               pattern: str = 'volume_*.nii.gz', # glob of the volumes (files or DICOM series folders) in `data_dir`
+              ) -> list[Path]:
+    "The volumes of `data_dir` matched by `pattern`, sorted by name (names starting with '.' skipped)."
+    d = Path(data_dir)
+    if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} is not a folder")
+    src = sorted(p for p in d.glob(pattern) if not p.name.startswith('.'))
+    if not src:
+        seen = sorted(p.name for p in d.iterdir() if not p.name.startswith('.'))[:8]
+        raise ValueError(f"data_dir={str(d)!r} has no volume matching pattern={pattern!r} (it holds {seen}); "
+                         "set `pattern` to your files' names: '*.nii.gz', '*.npy', or '*/' for DICOM series folders")
+    return src
+
+def hu_to_model(x, # Hounsfield units (array or tensor)
+                window=(-1000.0, 1000.0), # `(lo, hi)` HU
+               ):
+    "`x` clipped to `window` and mapped linearly onto [0, 1], as float32."
+    lo, hi = float(window[0]), float(window[1])
+    if torch.is_tensor(x): return ((x.float().clamp(lo, hi) - lo) / (hi - lo))
+    return ((np.clip(np.asarray(x, np.float32), lo, hi) - lo) / (hi - lo)).astype(np.float32)
+
+def model_to_hu(y, # model-range values (array or tensor)
+                window=(-1000.0, 1000.0), # `(lo, hi)` HU
+               ):
+    "The inverse of `hu_to_model` on [0, 1]: `lo + y * (hi - lo)`."
+    lo, hi = float(window[0]), float(window[1])
+    return lo + (y.float() if torch.is_tensor(y) else np.asarray(y, np.float32)) * (hi - lo)
+
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0d913e7c
+def _stem(p) -> str:
+    n = Path(p).name
+    for s in ('.nii.gz', '.nii', '.npy', '.npz', '.tif', '.tiff', '.zarr'):
+        if n.lower().endswith(s): return n[:-len(s)]
+    return n
+
+def ct_splits(sources, # volume paths (`ct_sources`)
+              val_fraction: float = 0.2, # share held out when `val_ids` is `None`
+              val_ids=None, # names of the validation volumes (file names, or without suffix)
+              seed: int = 0, # seeds the draw
+             ) -> dict:
+    "`{'train': [names], 'val': [names]}` of file names; an error when either side would be empty or an id is unknown."
+    names = [Path(s).name for s in sources]
+    if len(names) < 2:
+        raise ValueError(f"{len(names)} volume(s) {names}: need at least 2 (one to train, one to validate)")
+    if val_ids is not None:
+        by = {**{_stem(n): n for n in names}, **{n: n for n in names}}
+        unknown = [v for v in val_ids if v not in by]
+        if unknown: raise ValueError(f"val_ids {unknown} name no volume of the data (volumes: {names[:10]}...)")
+        val = sorted({by[v] for v in val_ids})
+    else:
+        k = min(len(names) - 1, max(1, round(val_fraction * len(names))))
+        val = sorted(np.random.default_rng(seed).choice(names, k, replace=False).tolist())
+    train = [n for n in names if n not in val]
+    if not train or not val:
+        raise ValueError(f"split of {len(names)} volumes leaves train={train} val={val}; both must hold one")
+    return {'train': train, 'val': val}
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #8020fff4
 def synthetic_ct_set(n: int, # number of volumes
                      shape, # `(D, H, W)`
                      noise_std: float = 0.02, # Gaussian noise
                      seed: int = 0, # seeds shifts, blobs and noise
-                     smooth_vox: float = 0.0, # gaussian smoothing (voxels) before the noise: a scanner's finite resolution
+                     smooth_vox: float = 0.0, # gaussian smoothing (voxels) before the noise: a scanner's resolution
                     ) -> list[np.ndarray]:
-    "`n` varied phantom volumes in [0, 1] (plus noise): a shifted Shepp–Logan phantom and 2–4 random soft blobs each."
+    "`n` varied phantom volumes in [0, 1] (plus noise): a shifted Shepp–Logan phantom, 2–4 random soft blobs each."
     base = synthetic_ct_volume(shape)
     D, H, W = base.shape
     z, y, x = np.meshgrid(*(np.linspace(-1, 1, s) for s in (D, H, W)), indexing='ij')
     out = []
     for i in range(n):
         g = np.random.default_rng([seed, i])
-        v = np.roll(base, tuple(int(s) for s in g.integers(-np.array(base.shape) // 8, np.array(base.shape) // 8 + 1)), axis=(0, 1, 2)).copy()
+        shift = g.integers(-np.array(base.shape) // 8, np.array(base.shape) // 8 + 1)
+        v = np.roll(base, tuple(int(s) for s in shift), axis=(0, 1, 2)).copy()
         for _ in range(g.integers(2, 5)):
             c, r = g.uniform(-0.6, 0.6, 3), g.uniform(0.12, 0.3, 3)
-            v += g.uniform(0.2, 0.5) * np.exp(-(((z - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((x - c[2]) / r[2]) ** 2))
+            q = ((z - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((x - c[2]) / r[2]) ** 2
+            v += g.uniform(0.2, 0.5) * np.exp(-q)
         v = gaussian_filter(np.clip(v, 0, 1), smooth_vox) if smooth_vox else np.clip(v, 0, 1)
         v = v + g.normal(0, noise_std, v.shape)
         out.append(v.astype(np.float32))
     return out
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #808caa89
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #e5e568f1
+class CTPatchGrid(torch.utils.data.Dataset):
+    "Every patch of the `stride` grid over each prepared volume, read from its memory map: `{'image': (1, *patch)}`."
+    def __init__(self,
+                 volumes: Sequence, # `CachedVolume`s (or their entry folders), from `medlab.volumes.prepare_cache`
+                 patch_size, # `(pd, ph, pw)`
+                 stride, # `(sd, sh, sw)`
+                 window=(-1000.0, 1000.0), # HU window mapped onto [0, 1] (`hu_to_model`); `None`: values as stored
+                ):
+        self.volumes = [v if isinstance(v, CachedVolume) else CachedVolume(v) for v in volumes]
+        if not self.volumes: raise ValueError("volumes is empty")
+        self.patch_size, self.window = tuple(int(p) for p in patch_size), window
+        # per volume its grid's starts on each axis: memory grows with the volumes' count, not their patches'
+        self.grids = [patch_starts(cv.shape, self.patch_size, tuple(stride)) for cv in self.volumes]
+        self.offsets = np.cumsum([0] + [int(np.prod([len(a) for a in g])) for g in self.grids])
+
+    def __len__(self): return int(self.offsets[-1])
+
+    def __getitem__(self, k: int) -> dict:
+        k = int(k)
+        if not 0 <= k < len(self): raise IndexError(f"index {k} is out of range for CTPatchGrid of length {len(self)}")
+        v = int(np.searchsorted(self.offsets, k, side='right')) - 1
+        g = self.grids[v]
+        st = tuple(int(a[i]) for a, i in zip(g, np.unravel_index(k - self.offsets[v], [len(a) for a in g])))
+        cv, ps = self.volumes[v], self.patch_size
+        src = tuple(slice(max(s, 0), min(s + p, n)) for s, p, n in zip(st, ps, cv.shape))
+        a = np.asarray(cv.array('image')[src])                     # only this patch's bytes are read
+        a = hu_to_model(a, self.window) if self.window is not None else a.astype(np.float32)
+        if a.shape != ps:                                          # an axis shorter than the patch: zero-padded
+            out = np.zeros(ps, np.float32)
+            out[tuple(slice(s.start - t, s.stop - t) for s, t in zip(src, st))] = a
+            a = out
+        return {'image': torch.from_numpy(np.ascontiguousarray(a))[None], 'volume': v, 'start': torch.tensor(st)}
+
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #df1aadd5
 def score_volume(rec, # reconstruction `(D, H, W)`
                  ref, # original `(D, H, W)`
                 ) -> dict:
@@ -104,87 +222,141 @@ def score_volume(rec, # reconstruction `(D, H, W)`
         warnings.filterwarnings('ignore', message='pred and target span')
         return {'psnr': psnr(rec, ref, data_range=r), 'ssim': ssim(rec, ref, data_range=r)}
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #f09c37fa
-def ct_mean_volume_baseline(train, # training volumes
-                            val, # validation volumes
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #18e1e70d
+def _model_volume(x, window) -> np.ndarray:
+    "One volume in the model's range: a `CachedVolume` (read whole) or an array."
+    # read with a plain read, not through the entry's memory map: a map kept open keeps its pages in this process's RSS
+    a = np.load(Path(x.folder)/'image.npy') if isinstance(x, CachedVolume) else x
+    return hu_to_model(a, window) if window is not None else np.asarray(a, np.float32)
+
+def ct_mean_volume_baseline(train, # training volumes: arrays, or `CachedVolume`s read one at a time
+                            val, # validation volumes (same kinds)
+                            window=None, # HU window of `hu_to_model` (`None`: the volumes are in the model's range)
                            ) -> dict:
-    "Mean PSNR/SSIM over `val` of the voxel-wise mean of `train` (the trivial baseline)."
-    m = np.mean(np.stack(train), 0)
-    s = [score_volume(m, v) for v in val]
+    "Mean PSNR/SSIM over `val` of the voxel-wise mean of `train` (per-volume mean intensity if the shapes differ)."
+    if not len(train) or not len(val): raise ValueError(f"train ({len(train)}) and val ({len(val)}) must not be empty")
+    shapes = {tuple(x.shape) for x in (*train, *val)}
+    if len(shapes) == 1:
+        acc = np.zeros(shapes.pop(), np.float64)
+        for x in train: acc += _model_volume(x, window)
+        m = (acc / len(train)).astype(np.float32); mean = lambda v: m
+    else:
+        tot = sum(float(_model_volume(x, window).mean(dtype=np.float64)) for x in train) / len(train)
+        mean = lambda v: np.full(v.shape, tot, np.float32)
+    s = []
+    for x in val:
+        v = _model_volume(x, window); s.append(score_volume(mean(v), v))
     return {k: float(np.mean([x[k] for x in s])) for k in s[0]}
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #7693c8b2
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #c9b56d08
 def ct_model(cfg: CTVQGANConfig, # the run's config
             ) -> nn.Module:
-    "`VQGAN3D(**cfg.model_kwargs)`."
-    return VQGAN3D(**cfg.model_kwargs)
+    "`VQGAN3D(checkpointing=cfg.checkpointing, **cfg.model_kwargs)`."
+    return VQGAN3D(**{'checkpointing': cfg.checkpointing, **cfg.model_kwargs})
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0db33650
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #ec0b18d0
+def _ct_volume_hu(i: int, cfg, seed: int) -> np.ndarray:
+    "Synthetic volume `i` as int16 HU: a varied phantom in [0, 1] mapped through `cfg.intensity_window`."
+    v = synthetic_ct_set(1, cfg.volume_shape, cfg.noise_std, seed=seed * 100_003 + i, smooth_vox=cfg.smooth_vox)[0]
+    return np.round(model_to_hu(np.clip(v, -0.5, 1.5), cfg.intensity_window)).astype(np.int16)
+
+def _ct_sets(cfg):
+    "The synthetic training and validation volumes of a run without `data_dir`, in HU (held in RAM: small tests only)."
+    vols = [_ct_volume_hu(i, cfg, cfg.seed) for i in range(cfg.n_train_volumes + cfg.n_val_volumes)]
+    return vols[:cfg.n_train_volumes], vols[cfg.n_train_volumes:]
+
+def _ct_data(cfg, rd) -> tuple[list, list]:
+    "The run's training and validation `CachedVolume`s; the split (and where the data are) is `<rd>/splits.json`."
+    rd = Path(rd); sp = rd/'splits.json'
+    if sp.exists(): splits = json.loads(sp.read_text())     # resume, evaluate: the run's own split
+    elif cfg.data_dir is None:
+        n = cfg.n_train_volumes
+        names = [save_volume(rd/'data'/f'volume_{i + 1:03d}.nii.gz', _ct_volume_hu(i, cfg, cfg.seed),
+                             spacing_mm=1.0).name for i in range(n + cfg.n_val_volumes)]
+        splits = {'data_dir': str((rd/'data').resolve()), 'cache_dir': str((rd/'cache').resolve()),
+                  'train': names[:n], 'val': names[n:]}
+    else:
+        src = ct_sources(cfg.data_dir, cfg.pattern)
+        splits = {'data_dir': str(Path(cfg.data_dir).resolve()), 'pattern': cfg.pattern,
+                  'cache_dir': str(Path(cfg.cache_dir or Path(cfg.runs_root)/'cache').resolve()),
+                  **ct_splits(src, cfg.val_fraction, cfg.val_ids, cfg.seed)}
+    if not sp.exists(): atomic_write_json(sp, splits)
+    d, names = Path(splits['data_dir']), splits['train'] + splits['val']
+    gone = [n for n in names if not (d/n).exists()]
+    if gone: raise FileNotFoundError(f"run {str(rd)!r} used volumes that are gone from {str(d)!r}: {gone[:5]}")
+    cvs = prepare_cache([d/n for n in names], splits['cache_dir'], num_workers=cfg.num_workers, progress=False)
+    return cvs[:len(splits['train'])], cvs[len(splits['train']):]
+
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0dff244e
 class _DiscriminatorCallback(DiscriminatorStep, Callback):
     "`medlab.models.DiscriminatorStep` as a `medlab.train.Callback`: the Learner accepts `Callback` instances only."
     @property
     def name(self) -> str: return 'DiscriminatorStep'   # the name its state has in checkpoints
 
-def _ct_sets(cfg):
-    vols = synthetic_ct_set(cfg.n_train_volumes + cfg.n_val_volumes, cfg.volume_shape, cfg.noise_std, seed=cfg.seed, smooth_vox=cfg.smooth_vox)
-    return vols[:cfg.n_train_volumes], vols[cfg.n_train_volumes:]
-
 def run_ct_vqgan(config, # a `CTVQGANConfig` (or anything `load_config` reads)
                  resume_from: str | Path | None = None, # a run directory or checkpoint to continue
                 ) -> Path:
-    "Cut the training volumes into patches, train the VQGAN (discriminator from `disc_start`), reconstruct the validation volumes whole."
-    with _run_start(config, 'ct_vqgan', resume_from) as (cfg, rd):
-        train, val = _ct_sets(cfg)
-        tr_ds, va_ds = PatchGridDataset(train, cfg.patch_size, cfg.stride), PatchGridDataset(val, cfg.patch_size, cfg.stride)
+    "Check `data_dir` (if given), train the VQGAN on the training volumes' patches, reconstruct the validation volumes."
+    cfg = load_config(config, 'ct_vqgan')
+    if cfg.data_dir is not None and resume_from is None:   # before anything is written
+        bad = [r for r in check_ct_data(cfg.data_dir, cfg) if r['status'] != 'ok']
+        if bad: raise CTDataError(bad)
+    with _run_start(cfg, 'ct_vqgan', resume_from) as (cfg, rd):
+        train, val = _ct_data(cfg, rd)
+        tr_ds, va_ds = (CTPatchGrid(v, cfg.patch_size, cfg.stride, cfg.intensity_window) for v in (train, val))
         dl = make_loader(tr_ds, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, **_loader_kw(cfg))
         vdl = make_loader(va_ds, batch_size=cfg.batch_size, **_loader_kw(cfg))
         model = ct_model(cfg)
-        loss = VQGANLoss(PatchDiscriminator3D(**cfg.disc_kwargs), model.last_layer, disc_start=cfg.disc_start, disc_weight=cfg.disc_weight)
-        stats = {'train_volumes': len(train), 'val_volumes': len(val), 'patches_per_volume': len(tr_ds) // len(train),
-                 'volume_shape': list(cfg.volume_shape), 'patch_size': list(cfg.patch_size), 'stride': list(cfg.stride)}
-        _fit(cfg, model, dl, vdl, loss, rd, callbacks=[_DiscriminatorCallback(loss, cfg.disc_lr)], resume_from=resume_from,
-             dataset_stats=stats, input_key='image', target_key='image')
+        loss = VQGANLoss(PatchDiscriminator3D(**cfg.disc_kwargs), model.last_layer, disc_start=cfg.disc_start,
+                         disc_weight=cfg.disc_weight)
+        stats = {'train_volumes': len(train), 'val_volumes': len(val), 'patches_per_epoch': len(tr_ds),
+                 'volume_shapes': sorted({tuple(v.shape) for v in train + val}), 'patch_size': list(cfg.patch_size),
+                 'stride': list(cfg.stride), 'data_dir': cfg.data_dir, 'intensity_window': list(cfg.intensity_window)}
+        _fit(cfg, model, dl, vdl, loss, rd, callbacks=[_DiscriminatorCallback(loss, cfg.disc_lr)],
+             resume_from=resume_from, dataset_stats=stats, input_key='image', target_key='image')
         evaluate_ct_vqgan(rd)
     return rd
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #fd3f80c6
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #3320f60d
 def _ct_reconstruct(model, volume, cfg):
-    "The reconstruction and codes of one volume with the run's patch size, stride and blend mode."
-    return reconstruct_volume(model, volume, cfg.patch_size, cfg.stride, cfg.blend_mode, cfg.batch_size)
+    "The reconstruction and codes of one volume (model range) with the run's patch size, stride and blend mode."
+    with torch.no_grad():
+        return reconstruct_volume(model, volume, cfg.patch_size, cfg.stride, cfg.blend_mode, cfg.batch_size)
 
 def evaluate_ct_vqgan(run_dir: str | Path, # a run directory written by `run_ct_vqgan`
                      ) -> dict:
     "Reload the best checkpoint; blended whole-volume PSNR/SSIM, perplexity and usage, against the mean volume."
     cfg = load_config(run_dir, 'ct_vqgan')
     with torch_threads(cfg.num_threads):
-        train, val = _ct_sets(cfg)
-        ck = best_checkpoint(run_dir)
-        model = load_model(ck, model=ct_model(cfg))
+        train, val = _ct_data(cfg, run_dir)
+        model, ck = load_run_model(run_dir, ct_model(cfg), device=get_device(cfg.device))
         rows, codes = [], []
-        for v in val:
+        for cv in val:                                   # one volume in RAM at a time
+            v = _model_volume(cv, cfg.intensity_window)
             rec, c = _ct_reconstruct(model, v, cfg)
             rows.append(score_volume(rec, v)); codes.append(c)
         use = codebook_usage(torch.cat(codes), model.config['n_codes'])
-        base = ct_mean_volume_baseline(train, val)
-        scores = {'checkpoint': ck.name, **_mean_scores(rows), 'perplexity': float(use['perplexity']), 'usage': float(use['usage']),
+        base = ct_mean_volume_baseline(train, val, cfg.intensity_window)
+        scores = {'checkpoint': ck.name, **_mean_scores(rows), 'perplexity': float(use['perplexity']),
+                  'usage': float(use['usage']),
                   'baseline': 'mean volume', **{f'baseline_{k}': v for k, v in base.items()}}
         from torch.utils.tensorboard import SummaryWriter
         with SummaryWriter(str(Path(run_dir) / 'tb')) as w:
             for k in ('psnr', 'ssim', 'perplexity', 'usage'): w.add_scalar(f'eval/{k}', scores[k], 0)
-        _plot(run_dir, 'reconstruction.png', compare_reconstruction(val[-1], rec.numpy()))   # the last volume scored
+        _plot(run_dir, 'reconstruction.png', compare_reconstruction(v, rec.numpy()))   # the last volume scored
     return _finish(run_dir, scores)
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #3c78fb51
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #67938a8e
 _CT_OVERRIDES = {'patch_size': 'patch_size', 'stride': 'stride', 'mode': 'blend_mode'}
 
 def ct_predict(run_dir: str | Path, # a run directory written by `run_ct_vqgan`
-               inputs, # a volume `(D, H, W)`, scaled as in training
+               inputs, # a volume `(D, H, W)` in Hounsfield units
                device: str | None = None, # where the model runs (`None`: the CPU)
                progress: bool = False, # unused (the patches are few); accepted like every workflow's predict
                overlap: float | None = None, # sets `stride = round(patch * (1 - overlap))` (`None`: the run's stride)
                **overrides, # `patch_size`, `stride`, `mode`: change the run's settings for this call
               ) -> torch.Tensor:
-    "The blended whole-volume reconstruction `(D, H, W)`, exactly as `evaluate_ct_vqgan` computes it."
+    "The blended whole-volume reconstruction `(D, H, W)` in HU, within `intensity_window` (the model's range)."
     cfg = load_config(run_dir, 'ct_vqgan')
     if overlap is not None:
         check_range(overlap, 'overlap', 0, 1, hi_inclusive=False)
@@ -192,31 +364,88 @@ def ct_predict(run_dir: str | Path, # a run directory written by `run_ct_vqgan`
         overrides['stride'] = tuple(max(1, round(p * (1 - overlap))) for p in ps)
     cfg = apply_overrides(cfg, overrides, _CT_OVERRIDES)
     model, _ = load_run_model(run_dir, ct_model(cfg), device=device)
-    with torch_threads(cfg.num_threads): return _ct_reconstruct(model, inputs, cfg)[0]
+    with torch_threads(cfg.num_threads):
+        rec = _ct_reconstruct(model, hu_to_model(np.asarray(inputs), cfg.intensity_window), cfg)[0]
+    return model_to_hu(rec.clamp(0, 1), cfg.intensity_window)
 
 def ct_infer(run_dir: str | Path, # a run directory written by `run_ct_vqgan`
-             input_path: str | Path, # a volume file (see `volume_infer`)
-             output_path: str | Path, # `.nii`/`.nii.gz`/`.npy`
+             input_path: str | Path, # a volume file in HU (see `volume_infer`)
+             output_path: str | Path, # `.nii`/`.nii.gz`/`.npy`, written in HU
              **overrides, # `device`, `progress` and `ct_predict`'s overrides
             ) -> Path:
-    "Reconstruct a volume file with a ct_vqgan run and write the reconstruction."
+    "Reconstruct a volume file with a ct_vqgan run and write the reconstruction (HU)."
     return volume_infer(run_dir, input_path, output_path, ct_predict, **overrides)
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #de876c33
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #bed8f91d
 def ct_synth(out: str | Path, # folder to write into
              seed: int = 0, # seeds every draw
              preset: str = 'ci', # `'ci'` (small) or `'full'` (the seed's sizes)
-             count: int | None = None, # volumes (`None`: the preset's)
+             count: int | None = None, # volumes (`None`: 2 for `ci`, 4 for `full`)
             ) -> list[Path]:
-    "Synthetic CT volumes in the CT seed's layout: `volume_001.nii.gz`, ..."
-    full = preset == 'full'
-    shape = (604, 512, 512) if full else (32, 48, 48)
-    return [save_volume(Path(out) / f"volume_{v + 1:03d}.nii.gz",
-                        np.asarray(synthetic_ct_volume(shape, noise_std=0.02, seed=seed * 1000 + v), np.float32),
-                        spacing_mm=(1.0, 1.0, 1.0)) for v in range(count or (4 if full else 2))]
+    "Synthetic CT volumes in the CT seed's layout, int16 HU NIfTI: `volume_001.nii.gz`, ..."
+    if preset not in ('ci', 'full'): raise ValueError(f"preset={preset!r} must be 'ci' or 'full'")
+    cfg = CTVQGANConfig.full() if preset == 'full' else CTVQGANConfig.ci()
+    return [save_volume(Path(out) / f"volume_{v + 1:03d}.nii.gz", _ct_volume_hu(v, cfg, seed), spacing_mm=1.0)
+            for v in range(check_int(count or (2 if preset == 'ci' else 4), 'count', 1))]
 
-# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #4b584c4c
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #2d394080
+class CTDataError(ValueError):
+    "`data_dir` failed `check_ct_data`: the message lists every problem; `.rows` holds the rows with problems."
+    def __init__(self, rows):
+        self.rows = rows
+        super().__init__("the data failed the check (nothing was written):\n" +
+                         '\n'.join(f"  {r['file']}: {'; '.join(r['problems'])}" for r in rows))
+
+def _ct_row(p: Path) -> dict:
+    row = {'file': str(p), 'status': 'ok', 'problems': [], 'warnings': [], 'shape': None, 'dtype': None,
+           'spacing_mm': None, 'axes': None, 'hu_min': None, 'hu_max': None}
+    try: v = load_volume(p, canonical=False)
+    except (OSError, ValueError) as e: row['problems'].append(str(e)); return row
+    a = v.array
+    row.update(shape=a.shape, dtype=str(a.dtype), spacing_mm=tuple(round(s, 4) for s in v.spacing_mm),
+               axes=''.join(v.axes))
+    if a.dtype.kind == 'f' and not np.isfinite(a).all():
+        row['problems'].append(f"{int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} infinite voxel(s)")
+        a = a[np.isfinite(a)]
+    if a.size:
+        lo, hi = float(a.min()), float(a.max()); row.update(hu_min=lo, hu_max=hi)
+        if lo < -2024 or hi > 4071:
+            row['warnings'].append(f"values [{lo:g}, {hi:g}] far outside the CT range [-1024, 3071] HU")
+        if hi - lo < 10: row['warnings'].append(f"values span only [{lo:g}, {hi:g}]: not Hounsfield units?")
+    return row
+
+def check_ct_data(data_dir: str | Path, # the folder of volumes
+                  config=None, # a `CTVQGANConfig` (its `pattern`, `val_fraction`, `val_ids`); `None`: the defaults
+                 ) -> list[dict]:
+    "A row per volume (`file status problems warnings shape dtype spacing_mm axes hu_min hu_max`), problems first."
+    cfg = config if config is not None else CTVQGANConfig()
+    try: src = ct_sources(data_dir, cfg.pattern)
+    except (OSError, ValueError) as e:
+        return [{'file': str(data_dir), 'status': 'problem', 'problems': [str(e)], 'warnings': []}]
+    rows = [_ct_row(p) for p in src]
+    for k in ('spacing_mm', 'axes'):
+        vals = [r[k] for r in rows if r[k] is not None]
+        common = max(set(vals), key=vals.count) if vals else None
+        for r in rows:
+            if r[k] is not None and r[k] != common:
+                r['warnings'].append(f"{k} {r[k]} differs from the most common {common}")
+    try: ct_splits(src, cfg.val_fraction, cfg.val_ids, cfg.seed)
+    except ValueError as e:
+        rows.append({'file': str(data_dir), 'status': 'problem', 'problems': [str(e)], 'warnings': []})
+    for r in rows:
+        if r['problems']: r['status'] = 'problem'
+        for w in r['warnings']: _log.warning(f"{r['file']}: {w}")
+    return sorted(rows, key=lambda r: r['status'] == 'ok')
+
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #0a673a40
+def plan_ct(config, # a `CTVQGANConfig` (or anything `load_config` reads)
+           ) -> MemoryEstimate:
+    "Estimated device memory of a training step of `config`'s VQGAN (`patch_size`, `batch_size`, `amp`, checkpointing)."
+    cfg = load_config(config, 'ct_vqgan')
+    return estimate_memory(ct_model(cfg), cfg.patch_size, cfg.batch_size, amp=cfg.amp, checkpointing=cfg.checkpointing)
+
+# %% ../../nbs/12b_workflows.ct_vqgan.ipynb #b114efef
 #| eval: false
 register('ct_vqgan', CTVQGANConfig, run_ct_vqgan, evaluate_ct_vqgan, ct_model, ct_predict, ct_infer,
          '3-D VQGAN on CT patches, blended whole-volume PSNR/SSIM/perplexity/usage',
-         synth=ct_synth, data_kind='ct')
+         synth=ct_synth, data_kind='ct', check_data=check_ct_data, plan=plan_ct)
