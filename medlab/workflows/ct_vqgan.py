@@ -22,7 +22,8 @@ from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer
 from ..data import make_loader, synthetic_ct_volume
 from ..metrics import codebook_usage, psnr, ssim
 from ..train import Callback
-from ..models import DiscriminatorStep, PatchDiscriminator3D, VQGAN3D, VQGANLoss, MemoryEstimate, estimate_memory
+from ..memory import MemoryEstimate, estimate_memory
+from ..models import DiscriminatorStep, PatchDiscriminator3D, VQGAN3D, VQGANLoss
 from scipy.ndimage import gaussian_filter
 from ..patches import patch_starts, reconstruct_volume
 from ..viz import compare_reconstruction
