@@ -258,11 +258,20 @@ def load_config(source, # a run directory, an `experiment_config.json`, a JSON f
     except ValueError as e: raise ValueError(f"{e}{where}") from None
 
 # %% ../../nbs/12_workflows.ipynb #68e71397
+def _unstack_heads(module, args, out):
+    "Forward hook: deep-supervision heads stacked in one tensor `(B, heads, C, *spatial)` (MONAI's `DynUNet` in training) -> a list."
+    x = args[0] if args else None
+    if module.training and torch.is_tensor(out) and torch.is_tensor(x) and out.ndim == x.ndim + 1: return list(out.unbind(1))
+    return out
+
 def build_workflow_model(cfg: WorkflowConfig, # the run's config; `cfg.model`, when set, names the network
                          default_fn: Callable, # `default_fn(cfg) -> nn.Module`: the workflow's own network
                         ) -> nn.Module:
     "The network of a run: `build_model(cfg.model)` when the config names one, else the workflow's own `default_fn(cfg)`."
-    return default_fn(cfg) if cfg.model is None else build_model(cfg.model, key='model')
+    if cfg.model is None: return default_fn(cfg)
+    model = build_model(cfg.model, key='model')
+    if getattr(model, 'deep_supervision', False): model.register_forward_hook(_unstack_heads)   # heads as a list
+    return model
 
 def workflow_model(default_fn: Callable, # a workflow's `model(cfg)` function that builds its own network
                   ) -> Callable:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..core import atomic_write_bytes, check_int, check_range, torch_threads
 from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint, load_config, register, _finish, _fit,
-                                   _loader_kw, _mean_scores, _plot, _run_start)
+                                   _loader_kw, _mean_scores, _plot, _run_start, workflow_model)
 from ..augment import Compose, RandAffine, RandElastic, RandGamma, RandNoise, RandPatchDropout, RandSliceJitter
 from ..data import RandomPatchDataset, VolumeCache, make_loader, synthetic_surface_volume
 from ..losses import BoundaryLoss, DiceCELoss, SkeletonRecallLoss, SoftClDiceLoss
@@ -188,6 +188,7 @@ class SurfaceLoss(nn.Module):
         return {'loss': total, **terms}
 
 # %% ../../nbs/12c_workflows.surface.ipynb #228528b7
+@workflow_model
 def surface_model(cfg: SurfaceConfig, # the run's config
                  ) -> nn.Module:
     "`ResidualUNet3D(1, 1, base_channels, depth, deep_supervision, checkpointing)` as `cfg` says."
