@@ -114,7 +114,7 @@ class WorkflowConfig:
     data_dir: str | None = None # the user's data in the seed's layout (`None`: synthetic data written into the run)
     steps_per_epoch: int | None = None # batches per epoch from a sampler that never runs dry (`None`: one pass)
     max_runtime_s: float | None = None # stop cleanly at a batch boundary after this long (`None`: no cap)
-    model: dict | None = None # the network: `{'class_path': 'pkg.mod.Class', 'init_args': {...}}` or `{'name': 'ResidualUNet3D', ...}` (`None`: the workflow's own)
+    model: dict | None = None # the network: `{'class_path': 'pkg.Class', 'init_args': {...}}` or `{'name': ...}`
     device_memory: str | None = None # memory the run may use, e.g. `'80GB'` (`None`: the GPU's, or host RAM on the CPU)
     preflight: bool = True # check the memory plan against the device before any data is read
 
@@ -259,15 +259,16 @@ def load_config(source, # a run directory, an `experiment_config.json`, a JSON f
 
 # %% ../../nbs/12_workflows.ipynb #68e71397
 def _unstack_heads(module, args, out):
-    "Forward hook: deep-supervision heads stacked in one tensor `(B, heads, C, *spatial)` (MONAI's `DynUNet` in training) -> a list."
+    "Forward hook: deep-supervision heads stacked in one tensor `(B, heads, C, *spatial)` (`DynUNet`) -> a list."
     x = args[0] if args else None
-    if module.training and torch.is_tensor(out) and torch.is_tensor(x) and out.ndim == x.ndim + 1: return list(out.unbind(1))
+    if module.training and torch.is_tensor(out) and torch.is_tensor(x) and out.ndim == x.ndim + 1:
+        return list(out.unbind(1))
     return out
 
 def build_workflow_model(cfg: WorkflowConfig, # the run's config; `cfg.model`, when set, names the network
                          default_fn: Callable, # `default_fn(cfg) -> nn.Module`: the workflow's own network
                         ) -> nn.Module:
-    "The network of a run: `build_model(cfg.model)` when the config names one, else the workflow's own `default_fn(cfg)`."
+    "The network of a run: `build_model(cfg.model)` when the config names one, else the workflow's `default_fn(cfg)`."
     if cfg.model is None: return default_fn(cfg)
     model = build_model(cfg.model, key='model')
     if getattr(model, 'deep_supervision', False): model.register_forward_hook(_unstack_heads)   # heads as a list
@@ -314,7 +315,7 @@ def learning_summary(run_dir: str | Path, # a run directory with `metrics.csv`
 
 # %% ../../nbs/12_workflows.ipynb #bb1446ed
 class DoesNotFit(ValueError):
-    "A run's memory plan exceeds the device's memory; the message holds the estimate and the knobs that would make it fit."
+    "A run's memory plan exceeds the device's memory; the message holds the estimate and the knobs that make it fit."
     def __init__(self, msg, estimate=None, available=None):
         super().__init__(msg); self.estimate, self.available = estimate, available
 
@@ -323,14 +324,16 @@ class DataProblems(ValueError):
     def __init__(self, data_dir, rows):
         self.rows = list(rows)
         lines = [f"  {r.get('file')}: {'; '.join(r.get('problems') or ['problem'])}" for r in self.rows]
-        super().__init__(f"data_dir={str(data_dir)!r} has {len(self.rows)} file(s) with problems; nothing was trained:\n"
+        super().__init__(f"data_dir={str(data_dir)!r} has {len(self.rows)} file(s) with problems; nothing was trained:"
+                         "\n"
                          + '\n'.join(lines))
 
 # %% ../../nbs/12_workflows.ipynb #e7701165
 def device_memory(cfg: WorkflowConfig, # the run's config: `device_memory`, else `device`
                  ) -> tuple[int | None, str]:
-    "Bytes a run may use and where the figure comes from: `cfg.device_memory`, the GPU's memory, or host RAM on the CPU."
-    if cfg.device_memory is not None: return parse_memory(cfg.device_memory, 'device_memory'), f"device_memory={cfg.device_memory!r}"
+    "Bytes a run may use and where the figure comes from: `cfg.device_memory`, the GPU's memory, or host RAM."
+    if cfg.device_memory is not None:
+        return parse_memory(cfg.device_memory, 'device_memory'), f"device_memory={cfg.device_memory!r}"
     dev = get_device(cfg.device)
     if dev.type == 'cuda':
         p = torch.cuda.get_device_properties(dev.index if dev.index is not None else torch.cuda.current_device())
@@ -342,17 +345,19 @@ def device_memory(cfg: WorkflowConfig, # the run's config: `device_memory`, else
 def _gib(b): return f"{b / 2**30:.2f} GiB"
 
 def _fit_knobs(cfg, est, avail, plan) -> list[str]:
-    "Knob changes that bring `est` under `avail`: batch and patch size from the plan's linear model, amp and checkpointing planned."
+    "Knob changes that bring `est` under `avail`: batch and patch size by the plan's linear model; amp, checkpointing."
     fixed, per = est.weights + est.gradients + est.optimizer, est.activations + est.transient
-    if fixed >= avail: return [f"none of the run's knobs: weights, gradients and optimizer state alone need {_gib(fixed)}; "
-                               "a smaller model (or `device_memory` if the GPU is larger)"]
+    if fixed >= avail:
+        return [f"none of the run's knobs: weights, gradients and optimizer state alone need {_gib(fixed)}; "
+                "a smaller model (or `device_memory` if the GPU is larger)"]
     share, out = (avail - fixed) / max(per, 1), []    # the share of today's activations that fits
     if (b := int(cfg.batch_size * share)) >= 1: out.append(f"batch_size={b}")
     patch = getattr(cfg, 'patch_size', None)
     if isinstance(patch, tuple) and patch:
         s = share ** (1 / len(patch))
         p = tuple(max(8, int(v * s) // 8 * 8) for v in patch)
-        if math.prod(p) <= share * math.prod(patch): out.append(f"patch_size={p} (at most {int(share * math.prod(patch))} voxels)")
+        if math.prod(p) <= share * math.prod(patch):
+            out.append(f"patch_size={p} (at most {int(share * math.prod(patch))} voxels)")
     for k, v in (('amp', 'bf16'), ('checkpointing', True)):
         if k not in cfg.keys() or getattr(cfg, k): continue
         try: e = plan(cfg.replace(**{k: v}))
@@ -378,7 +383,8 @@ def preflight(cfg: WorkflowConfig, # the validated config of a run
                  f"{_gib(avail) if avail else 'unknown'}")
         return est
     knobs = _fit_knobs(cfg, est, avail, entry.plan)
-    raise DoesNotFit(f"{cfg.workflow!r} run {cfg.name!r} needs about {_gib(est.total)} per training step, but {where} is "
+    raise DoesNotFit(f"{cfg.workflow!r} run {cfg.name!r} needs about {_gib(est.total)} per training step, but {where} "
+                     f"is "
                      f"{_gib(avail)}; nothing was read or written.\n{est!r}\nKnobs that would make it fit: "
                      f"{'; '.join(knobs) or 'none found'} (or preflight=False to skip this check)", est, avail)
 
@@ -392,7 +398,8 @@ def _run_dir_for(cfg: WorkflowConfig, resume_from) -> Path:
 
 @contextlib.contextmanager
 def _run_start(config, workflow: str, resume_from):
-    "How every `run` starts: the validated config, `preflight` (model, data, memory plan), every generator seeded (weights, data order and augmentations repeat from run to run), its torch threads, its run directory."
+    """How every `run` starts: the validated config, `preflight` (model, data, memory plan), every generator seeded
+    (weights, data order and augmentations repeat from run to run), its torch threads, its run directory."""
     cfg = load_config(config, workflow)
     preflight(cfg)                # before the run directory, any data read or synthesised, any checkpoint
     seed_everything(cfg.seed)
