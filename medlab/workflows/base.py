@@ -179,6 +179,14 @@ class WorkflowConfig:
         if wf != cls.workflow:
             raise ValueError(f"{cls.__name__}: key 'workflow' has value {wf!r}, but this config is for {cls.workflow!r}")
         allowed = cls.keys()
+        m = d.get('model')
+        if isinstance(m, Mapping) and not {'class_path', 'name', 'init_args'} & set(m):   # knobs: `model: {hidden: 32}`
+            del d['model']
+            for k, v in m.items():
+                if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {'model.' + str(k)!r} (value {v!r}) "
+                                                      f"for workflow {cls.workflow!r}; allowed keys: {allowed}")
+                if k in d: raise ValueError(f"{cls.__name__}: key {k!r} is given twice (once inside section 'model')")
+                d[k] = v
         for k, v in d.items():
             if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {k!r} (value {v!r}); allowed keys: {allowed}")
         return cls(**d)
