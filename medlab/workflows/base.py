@@ -77,6 +77,18 @@ def _coerce(value, tp):
         raise TypeError
     raise TypeError(f"unsupported annotation {tp!r}")
 
+def _model_section(cls, d: dict, allowed) -> dict:
+    "`d` with a `model:` mapping that names no network (`model: {hidden: 32}`) unpacked into knobs, as configs had it."
+    m = d.get('model')
+    if not isinstance(m, Mapping) or {'class_path', 'name', 'init_args'} & set(m): return d
+    d = {k: v for k, v in d.items() if k != 'model'}
+    for k, v in m.items():
+        if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {'model.' + str(k)!r} (value {v!r}) "
+                                              f"for workflow {cls.workflow!r}; allowed keys: {allowed}")
+        if k in d: raise ValueError(f"{cls.__name__}: key {k!r} is given twice (once inside section 'model')")
+        d[k] = v
+    return d
+
 # %% ../../nbs/12_workflows.ipynb #3163f4f7
 _MEMORY_UNITS = {'': 1, 'b': 1, 'k': 10**3, 'kb': 10**3, 'm': 10**6, 'mb': 10**6, 'g': 10**9, 'gb': 10**9, 't': 10**12,
                  'tb': 10**12, 'kib': 2**10, 'mib': 2**20, 'gib': 2**30, 'tib': 2**40}
@@ -179,14 +191,7 @@ class WorkflowConfig:
         if wf != cls.workflow:
             raise ValueError(f"{cls.__name__}: key 'workflow' has value {wf!r}, but this config is for {cls.workflow!r}")
         allowed = cls.keys()
-        m = d.get('model')
-        if isinstance(m, Mapping) and not {'class_path', 'name', 'init_args'} & set(m):   # knobs: `model: {hidden: 32}`
-            del d['model']
-            for k, v in m.items():
-                if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {'model.' + str(k)!r} (value {v!r}) "
-                                                      f"for workflow {cls.workflow!r}; allowed keys: {allowed}")
-                if k in d: raise ValueError(f"{cls.__name__}: key {k!r} is given twice (once inside section 'model')")
-                d[k] = v
+        d = _model_section(cls, d, allowed)
         for k, v in d.items():
             if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {k!r} (value {v!r}); allowed keys: {allowed}")
         return cls(**d)
