@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .core import as_tuple, check_int, check_ndim, check_range
 from .epid import DetectorGrid, VMATPlan, gamma_index
 from .metrics import psnr, ssim
-from .patches import BLEND_MODES, blend_window, patch_starts
+from .patches import BLEND_MODES, blend_window, open_array, patch_starts
 
 # %% auto #0
 __all__ = ['WINDOW_PRESETS', 'NO_FINITE', 'load_metrics', 'plot_training_summary', 'as_volume', 'get_slice', 'slice_aspect',
@@ -123,12 +123,13 @@ def plot_training_summary(metrics: str | os.PathLike | Sequence[Mapping] | Mappi
 WINDOW_PRESETS = {'lung': (-600.0, 1500.0), 'mediastinum': (50.0, 350.0), 'bone': (400.0, 1800.0),
                   'brain': (40.0, 80.0)}
 
-def as_volume(x, # a `(D, H, W)` numpy array, tensor, or lazy array (with `shape`, `ndim` and slicing)
+def as_volume(x, # a `(D, H, W)` array, tensor, lazy array (`shape`, `ndim`, slicing) or a file path (`open_array`)
               name: str = 'volume', # the argument's name, used in errors
               ndim: int | Sequence[int] = 3, # accepted number(s) of dimensions
              ):
     """`x` as something sliceable without copying it: numpy stays itself, a CPU tensor becomes a numpy view, a lazy
-    array is kept."""
+    array is kept, a path (`.zarr`, `.npy`, `.tif`, `.nii`) is opened lazily with `medlab.patches.open_array`."""
+    if isinstance(x, (str, os.PathLike)): x = open_array(x)   # memory-mapped or chunked: nothing read yet
     try: import torch
     except ImportError: torch = None
     if torch is not None and torch.is_tensor(x):
@@ -169,11 +170,17 @@ def slice_aspect(spacing_mm, # `(dz, dy, dx)` voxel spacing, one number, or `Non
     return sp[r] / sp[c]
 
 # %% ../nbs/10_viz.ipynb #d4679488
-def _sample(volume, max_items=1 << 20):
-    "A strided sub-volume of at most about `max_items` voxels (reads only those for lazy arrays)."
+def _sample(volume, max_items=1 << 20, max_slices=16):
+    """At most about `max_items` voxels of a volume for its intensity range: a strided sub-volume of a numpy array; of a
+    lazy one, at most `max_slices` evenly spaced slices along axis 0, each one read with an in-plane stride (a chunked
+    file then reads only the chunks those slices cross, where a 3-D stride would touch every chunk)."""
     n = int(np.prod(volume.shape))
-    s = max(1, math.ceil((n / max_items) ** (1 / len(volume.shape))))
-    return np.asarray(volume[(slice(None, None, s),) * len(volume.shape)])
+    if isinstance(volume, np.ndarray) or len(volume.shape) < 2:
+        s = max(1, math.ceil((n / max_items) ** (1 / len(volume.shape))))
+        return np.asarray(volume[(slice(None, None, s),) * len(volume.shape)])
+    zs = np.unique(np.linspace(0, volume.shape[0] - 1, min(volume.shape[0], max_slices)).round().astype(int))
+    s = max(1, math.ceil((n // volume.shape[0] * len(zs) / max_items) ** (1 / (len(volume.shape) - 1))))
+    return np.stack([np.asarray(volume[(int(z),) + (slice(None, None, s),) * (len(volume.shape) - 1)]) for z in zs])
 
 def window_limits(window=None, # `(level, width)`, a name in `WINDOW_PRESETS`, or `None`: from `data`
                   data=None, # the image or volume for the automatic window

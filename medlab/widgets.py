@@ -120,7 +120,7 @@ class SliceViewer(_Shows):
         first = self.volumes[names[0]]
         lo, hi = window_limits(None, first)
         # an unknown preset fails here, before any widget exists
-        vmin, vmax = window_limits(window, first)
+        vmin, vmax = (lo, hi) if window is None else window_limits(window, first)
         self._dlim = None
         if self.difference:
             self._dlim = _diff_limit(_sample(self.volumes[names[1]]).astype(np.float64) - _sample(first))

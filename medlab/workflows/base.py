@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
+import math
+import os
 import re
 import types
 import typing
@@ -24,13 +27,16 @@ from torch import nn
 
 from ..data import load_volume, save_volume
 from ..runs import best_checkpoint, new_run_dir
-from ..core import atomic_write_bytes, atomic_write_json, check_int, check_range, seed_everything, torch_threads
+from ..core import (atomic_write_bytes, atomic_write_json, check_int, check_range, get_device, seed_everything,
+                         torch_threads)
+from ..models import build_model
 from ..train import AMP, Learner, MemoryLogger, SCHEDULERS, Scheduler, Timing, load_model
 
 # %% auto #0
-__all__ = ['WORKFLOWS', 'log', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config', 'learning_summary',
-           'TrainingInterrupted', 'load_run_model', 'apply_overrides', 'volume_infer', 'read_array', 'write_npz',
-           'score_table']
+__all__ = ['WORKFLOWS', 'log', 'parse_memory', 'WorkflowConfig', 'Workflow', 'register', 'get_workflow', 'load_config',
+           'build_workflow_model', 'workflow_model', 'learning_summary', 'DoesNotFit', 'DataProblems', 'device_memory',
+           'preflight', 'TrainingInterrupted', 'load_run_model', 'apply_overrides', 'volume_infer', 'read_array',
+           'write_npz', 'score_table']
 
 # %% ../../nbs/12_workflows.ipynb #ec7f4685
 def _type_name(tp) -> str:
@@ -71,6 +77,33 @@ def _coerce(value, tp):
         raise TypeError
     raise TypeError(f"unsupported annotation {tp!r}")
 
+def _model_section(cls, d: dict, allowed) -> dict:
+    "`d` with a `model:` mapping that names no network (`model: {hidden: 32}`) unpacked into knobs, as configs had it."
+    m = d.get('model')
+    if not isinstance(m, Mapping) or {'class_path', 'name', 'init_args'} & set(m): return d
+    d = {k: v for k, v in d.items() if k != 'model'}
+    for k, v in m.items():
+        if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {'model.' + str(k)!r} (value {v!r}) "
+                                              f"for workflow {cls.workflow!r}; allowed keys: {allowed}")
+        if k in d: raise ValueError(f"{cls.__name__}: key {k!r} is given twice (once inside section 'model')")
+        d[k] = v
+    return d
+
+# %% ../../nbs/12_workflows.ipynb #3163f4f7
+_MEMORY_UNITS = {'': 1, 'b': 1, 'k': 10**3, 'kb': 10**3, 'm': 10**6, 'mb': 10**6, 'g': 10**9, 'gb': 10**9, 't': 10**12,
+                 'tb': 10**12, 'kib': 2**10, 'mib': 2**20, 'gib': 2**30, 'tib': 2**40}
+
+def parse_memory(text: str | int | float, # `'80GB'`, `'80GiB'`, `'512 MB'` or a number of bytes
+                 key: str = 'memory', # the knob's name, used in errors
+                ) -> int:
+    "A memory size in bytes; anything else is a `ValueError` naming `key`, the value and the accepted units."
+    m = re.fullmatch(r'\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*', str(text))
+    unit = m and m.group(2).lower()
+    if isinstance(text, bool) or not m or unit not in _MEMORY_UNITS or float(m.group(1)) <= 0:
+        raise ValueError(f"{key}={text!r} must be a positive size such as '80GB', '80GiB' or '512MB' "
+                         f"(units: {sorted(u for u in _MEMORY_UNITS if u)})")
+    return int(float(m.group(1)) * _MEMORY_UNITS[unit])
+
 # %% ../../nbs/12_workflows.ipynb #f7e40ace
 @dataclass
 class WorkflowConfig:
@@ -93,6 +126,9 @@ class WorkflowConfig:
     data_dir: str | None = None # the user's data in the seed's layout (`None`: synthetic data written into the run)
     steps_per_epoch: int | None = None # batches per epoch from a sampler that never runs dry (`None`: one pass)
     max_runtime_s: float | None = None # stop cleanly at a batch boundary after this long (`None`: no cap)
+    model: dict | None = None # the network: `{'class_path': 'pkg.Class', 'init_args': {...}}` or `{'name': ...}`
+    device_memory: str | None = None # memory the run may use, e.g. `'80GB'` (`None`: the GPU's, or host RAM on the CPU)
+    preflight: bool = True # check the memory plan against the device before any data is read
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -110,6 +146,10 @@ class WorkflowConfig:
         if self.num_threads is not None: check_int(self.num_threads, 'num_threads', 1)
         if self.steps_per_epoch is not None: check_int(self.steps_per_epoch, 'steps_per_epoch', 1)
         if self.max_runtime_s is not None: check_range(self.max_runtime_s, 'max_runtime_s', 0, None, lo_inclusive=False)
+        if self.device_memory is not None: parse_memory(self.device_memory, 'device_memory')
+        if self.model is not None and ('name' in self.model) == ('class_path' in self.model):
+            raise ValueError(f"model={self.model!r} must have exactly one of 'class_path' (an import path) or 'name' "
+                             "(a medlab network)")
         if self.amp not in (None, 'bf16', 'fp16'): raise ValueError(f"amp={self.amp!r} must be 'bf16', 'fp16' or None")
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={self.scheduler!r} must be None or one of {SCHEDULERS}")
@@ -151,6 +191,7 @@ class WorkflowConfig:
         if wf != cls.workflow:
             raise ValueError(f"{cls.__name__}: key 'workflow' has value {wf!r}, but this config is for {cls.workflow!r}")
         allowed = cls.keys()
+        d = _model_section(cls, d, allowed)
         for k, v in d.items():
             if k not in allowed: raise ValueError(f"{cls.__name__}: unknown key {k!r} (value {v!r}); allowed keys: {allowed}")
         return cls(**d)
@@ -229,6 +270,30 @@ def load_config(source, # a run directory, an `experiment_config.json`, a JSON f
     try: return get_workflow(wf).config.from_dict(d)
     except ValueError as e: raise ValueError(f"{e}{where}") from None
 
+# %% ../../nbs/12_workflows.ipynb #68e71397
+def _unstack_heads(module, args, out):
+    "Forward hook: deep-supervision heads stacked in one tensor `(B, heads, C, *spatial)` (`DynUNet`) -> a list."
+    x = args[0] if args else None
+    if module.training and torch.is_tensor(out) and torch.is_tensor(x) and out.ndim == x.ndim + 1:
+        return list(out.unbind(1))
+    return out
+
+def build_workflow_model(cfg: WorkflowConfig, # the run's config; `cfg.model`, when set, names the network
+                         default_fn: Callable, # `default_fn(cfg) -> nn.Module`: the workflow's own network
+                        ) -> nn.Module:
+    "The network of a run: `build_model(cfg.model)` when the config names one, else the workflow's `default_fn(cfg)`."
+    if cfg.model is None: return default_fn(cfg)
+    model = build_model(cfg.model, key='model')
+    if getattr(model, 'deep_supervision', False): model.register_forward_hook(_unstack_heads)   # heads as a list
+    return model
+
+def workflow_model(default_fn: Callable, # a workflow's `model(cfg)` function that builds its own network
+                  ) -> Callable:
+    "Decorator: the model function builds `cfg.model` instead of its own network when the config names one."
+    @functools.wraps(default_fn)
+    def model_fn(cfg): return build_workflow_model(cfg, default_fn)
+    return model_fn
+
 # %% ../../nbs/12_workflows.ipynb #6d60ba01
 log = logging.getLogger('medlab')
 
@@ -261,6 +326,81 @@ def learning_summary(run_dir: str | Path, # a run directory with `metrics.csv`
     return {f'first_{key}': first, f'last_{key}': last, 'ratio': last / first if first else float('nan'),
             'epochs': len(rows), 'data_wait_share': parts['data_wait'] / tot if tot else float('nan'), 'train_time_s': tot}
 
+# %% ../../nbs/12_workflows.ipynb #bb1446ed
+class DoesNotFit(ValueError):
+    "A run's memory plan exceeds the device's memory; the message holds the estimate and the knobs that make it fit."
+    def __init__(self, msg, estimate=None, available=None):
+        super().__init__(msg); self.estimate, self.available = estimate, available
+
+class DataProblems(ValueError):
+    "The workflow's `check_data` found problems in `data_dir`; `.rows` holds each problem row (its file and problems)."
+    def __init__(self, data_dir, rows):
+        self.rows = list(rows)
+        lines = [f"  {r.get('file')}: {'; '.join(r.get('problems') or ['problem'])}" for r in self.rows]
+        super().__init__(f"data_dir={str(data_dir)!r} has {len(self.rows)} file(s) with problems; nothing was trained:"
+                         "\n"
+                         + '\n'.join(lines))
+
+# %% ../../nbs/12_workflows.ipynb #e7701165
+def device_memory(cfg: WorkflowConfig, # the run's config: `device_memory`, else `device`
+                 ) -> tuple[int | None, str]:
+    "Bytes a run may use and where the figure comes from: `cfg.device_memory`, the GPU's memory, or host RAM."
+    if cfg.device_memory is not None:
+        return parse_memory(cfg.device_memory, 'device_memory'), f"device_memory={cfg.device_memory!r}"
+    dev = get_device(cfg.device)
+    if dev.type == 'cuda':
+        p = torch.cuda.get_device_properties(dev.index if dev.index is not None else torch.cuda.current_device())
+        return int(p.total_memory), f"the memory of {p.name}"
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'), f"host RAM (training on {dev.type})"
+    except (ValueError, OSError, AttributeError): return None, 'unknown (this platform does not report its RAM)'
+
+# %% ../../nbs/12_workflows.ipynb #d08f45fb
+def _gib(b): return f"{b / 2**30:.2f} GiB"
+
+def _fit_knobs(cfg, est, avail, plan) -> list[str]:
+    "Knob changes that bring `est` under `avail`: batch and patch size by the plan's linear model; amp, checkpointing."
+    fixed, per = est.weights + est.gradients + est.optimizer, est.activations + est.transient
+    if fixed >= avail:
+        return [f"none of the run's knobs: weights, gradients and optimizer state alone need {_gib(fixed)}; "
+                "a smaller model (or `device_memory` if the GPU is larger)"]
+    share, out = (avail - fixed) / max(per, 1), []    # the share of today's activations that fits
+    if (b := int(cfg.batch_size * share)) >= 1: out.append(f"batch_size={b}")
+    patch = getattr(cfg, 'patch_size', None)
+    if isinstance(patch, tuple) and patch:
+        s = share ** (1 / len(patch))
+        p = tuple(max(8, int(v * s) // 8 * 8) for v in patch)
+        if math.prod(p) <= share * math.prod(patch):
+            out.append(f"patch_size={p} (at most {int(share * math.prod(patch))} voxels)")
+    for k, v in (('amp', 'bf16'), ('checkpointing', True)):
+        if k not in cfg.keys() or getattr(cfg, k): continue
+        try: e = plan(cfg.replace(**{k: v}))
+        except (ValueError, TypeError, RuntimeError): continue
+        if e.fits(avail): out.append(f"{k}={v!r} (plan {_gib(e.total)})")
+    return out
+
+# %% ../../nbs/12_workflows.ipynb #bab6565c
+def preflight(cfg: WorkflowConfig, # the validated config of a run
+              entry: Workflow | None = None, # its registry entry (`None`: `WORKFLOWS[cfg.workflow]` when registered)
+             ):
+    "The checks `run` makes before it reads any data: `cfg.model` builds, `check_data` finds no problem, the plan fits."
+    entry = WORKFLOWS.get(cfg.workflow) if entry is None else entry
+    if cfg.model is not None: build_model(cfg.model, key='model')            # a bad path or argument, named now
+    if cfg.data_dir is not None and entry is not None and entry.check_data is not None:
+        bad = [r for r in entry.check_data(cfg.data_dir, cfg) if r.get('status') != 'ok']
+        if bad: raise DataProblems(cfg.data_dir, bad)
+    if not cfg.preflight or entry is None or entry.plan is None: return None
+    est = entry.plan(cfg)
+    avail, where = device_memory(cfg)
+    if avail is None or est.fits(avail):
+        log.info(f"memory plan of {cfg.workflow!r}: {_gib(est.total)} per training step; {where}: "
+                 f"{_gib(avail) if avail else 'unknown'}")
+        return est
+    knobs = _fit_knobs(cfg, est, avail, entry.plan)
+    raise DoesNotFit(f"{cfg.workflow!r} run {cfg.name!r} needs about {_gib(est.total)} per training step, but {where} "
+                     f"is "
+                     f"{_gib(avail)}; nothing was read or written.\n{est!r}\nKnobs that would make it fit: "
+                     f"{'; '.join(knobs) or 'none found'} (or preflight=False to skip this check)", est, avail)
+
 # %% ../../nbs/12_workflows.ipynb #c44164dd
 def _run_dir_for(cfg: WorkflowConfig, resume_from) -> Path:
     if resume_from is None: return new_run_dir(cfg)
@@ -271,8 +411,10 @@ def _run_dir_for(cfg: WorkflowConfig, resume_from) -> Path:
 
 @contextlib.contextmanager
 def _run_start(config, workflow: str, resume_from):
-    "How every `run` starts: the validated config, every generator seeded (weights, data order and augmentations repeat from run to run), its torch threads, its run directory."
+    """How every `run` starts: the validated config, `preflight` (model, data, memory plan), every generator seeded
+    (weights, data order and augmentations repeat from run to run), its torch threads, its run directory."""
     cfg = load_config(config, workflow)
+    preflight(cfg)                # before the run directory, any data read or synthesised, any checkpoint
     seed_everything(cfg.seed)
     with torch_threads(cfg.num_threads): yield cfg, _run_dir_for(cfg, resume_from)
 
@@ -315,11 +457,16 @@ def _finish(run_dir, scores: dict) -> dict:
 def load_run_model(run_dir: str | Path, # a run directory
                    model: nn.Module, # a fresh instance of the run's network (`Workflow.model(config)`)
                    ema: bool = False, # load the EMA weights (the run kept them)
-                   device: str | torch.device | None = None, # where the model goes (`None`: the CPU)
+                   device: str | torch.device | None = None, # where the model goes (`None`: the run config's `device`)
                   ) -> tuple[nn.Module, Path]:
     "The run's network with the weights of its best checkpoint, in eval mode on `device`, and that checkpoint's path."
+    if device is None:                           # the config's device; the best present one if this machine lacks it
+        want = load_config(run_dir).device
+        try: device = get_device(want)
+        except ValueError as e: log.warning(f"{e}; evaluating on {get_device()} instead"); device = get_device()
+    dev = get_device(device)
     ck = best_checkpoint(run_dir)
-    return load_model(ck, model=model, ema=ema).to(device or 'cpu').eval(), ck
+    return load_model(ck, model=model, ema=ema, map_location=dev).to(dev).eval(), ck
 
 # %% ../../nbs/12_workflows.ipynb #2e24dc88
 def apply_overrides(cfg: WorkflowConfig, # the run's config

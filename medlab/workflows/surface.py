@@ -17,12 +17,12 @@ from torch import nn
 
 from ..core import atomic_write_bytes, check_int, check_range, torch_threads
 from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint, load_config, register, _finish, _fit,
-                                   _loader_kw, _mean_scores, _plot, _run_start)
+                                   _loader_kw, _mean_scores, _plot, _run_start, workflow_model)
 from ..augment import Compose, RandAffine, RandElastic, RandGamma, RandNoise, RandPatchDropout, RandSliceJitter
 from ..data import RandomPatchDataset, VolumeCache, make_loader, synthetic_surface_volume
 from ..losses import BoundaryLoss, DiceCELoss, SkeletonRecallLoss, SoftClDiceLoss
 from ..metrics import betti_errors, surface_detection_score, variation_of_information
-from ..models import DeepSupervisionLoss, ResidualUNet3D
+from ..models import DeepSupervisionLoss, ResidualUNet3D, seg_output
 from ..patches import BLEND_MODES, sliding_window_inference, tta_flips
 from ..train import EMA, GradAccum, GradClip, load_model
 from ..viz import overlay_mask
@@ -33,7 +33,7 @@ from ..data import save_volume
 # %% auto #0
 __all__ = ['SurfaceConfig', 'surface_volumes', 'load_surface_pair', 'surface_augment', 'score_surface', 'postprocess_surface',
            'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface', 'evaluate_surface', 'surface_predict',
-           'surface_infer', 'surface_synth']
+           'surface_infer', 'surface_synth', 'check_surface_network']
 
 # %% ../../nbs/12c_workflows.surface.ipynb #86f886c5
 @dataclass
@@ -188,6 +188,7 @@ class SurfaceLoss(nn.Module):
         return {'loss': total, **terms}
 
 # %% ../../nbs/12c_workflows.surface.ipynb #228528b7
+@workflow_model
 def surface_model(cfg: SurfaceConfig, # the run's config
                  ) -> nn.Module:
     "`ResidualUNet3D(1, 1, base_channels, depth, deep_supervision, checkpointing)` as `cfg` says."
@@ -299,3 +300,13 @@ def surface_synth(out: str | Path, # folder to write into
 register('surface', SurfaceConfig, run_surface, evaluate_surface, surface_model, surface_predict, surface_infer,
          'residual 3-D U-Net surface segmentation, topology losses, TTA, post-processing',
          synth=surface_synth)
+
+# %% ../../nbs/12c_workflows.surface.ipynb #0dfe8773
+def check_surface_network(cfg: SurfaceConfig, # the run's config (`model`, or the residual U-Net's knobs; `patch_size`)
+                         ) -> nn.Module:
+    "The config's network, after one zero patch went through it and its output fitted the label patch (`seg_output`)."
+    model = surface_model(cfg).train()
+    x = torch.zeros(1, 1, *cfg.patch_size)
+    with torch.no_grad(): out = model(x)
+    seg_output(out, torch.zeros(1, 1, *cfg.patch_size), f"model {type(model).__name__}")
+    return model
