@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..core import atomic_write_json, check_int, check_range, get_device, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, load_config, register,
+from .base import (WorkflowConfig, workflow_model, apply_overrides, load_run_model, volume_infer, load_config, register,
                                    _finish, _fit, _loader_kw, _mean_scores, _plot, _run_start)
 from ..data import make_loader, synthetic_ct_volume
 from ..metrics import codebook_usage, psnr, ssim
@@ -250,6 +250,7 @@ def ct_mean_volume_baseline(train, # training volumes: arrays, or `CachedVolume`
     return {k: float(np.mean([x[k] for x in s])) for k in s[0]}
 
 # %% ../../nbs/12b_workflows.ct_vqgan.ipynb #c9b56d08
+@workflow_model
 def ct_model(cfg: CTVQGANConfig, # the run's config
             ) -> nn.Module:
     "`VQGAN3D(checkpointing=cfg.checkpointing, **cfg.model_kwargs)`."

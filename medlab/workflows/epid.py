@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from ..core import check_int, check_range, get_device, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, read_array, write_npz, load_config,
+from .base import (WorkflowConfig, workflow_model, apply_overrides, load_run_model, read_array, write_npz, load_config,
                                    register, _finish, _fit, _loader_kw, _plot, _run_start)
 from ..arcs import Arc, arc_sources, read_arc, save_arc, synthetic_arc_files
 from ..data import ConcatDataset, ConsecutiveBatchSampler, FramePairs, make_loader, patient_splits
@@ -272,6 +272,7 @@ class EPIDLoss:
                 **{k: v for k, v in bwd.items() if k != 'loss'}}
 
 # %% ../../nbs/12a_workflows.epid.ipynb #e394acdd
+@workflow_model
 def epid_model(cfg: EPIDConfig, # the run's config
               ) -> EPIDPair:
     "The forward and backward nets sized for `cfg` (`model_kwargs['forward']`/`['backward']` override their defaults)."
