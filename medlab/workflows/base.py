@@ -361,6 +361,13 @@ def _streams(predict) -> bool:
     except (TypeError, ValueError): return False
     return 'out' in ps and 'resume' in ps
 
+class _Transposed:
+    "A lazy `(D, H, W)` view of a NIfTI's `(i, j, k) = (W, H, D)` voxel array, as `load_volume` orders it."
+    def __init__(self, a): self.a, self.shape, self.dtype, self.ndim = a, tuple(a.shape[::-1]), a.dtype, len(a.shape)
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        return np.asarray(self.a[(key + (slice(None),) * (self.ndim - len(key)))[::-1]]).T
+
 def _open_output(out: Path, shape, dtype, like, streaming: bool):
     "The on-disk output, created by rank 0 first under torchrun (the others reopen it); `None` on ranks that do not write."
     from medlab.distributed import barrier, get_rank, get_world_size, init_distributed, launched_with_torchrun
@@ -385,8 +392,8 @@ def volume_infer(run_dir: str | Path, # a run directory
     # `.nii`/`.nii.gz`: the volume is read whole and shown to the model in medlab's canonical orientation (as training
     # saw it); the prediction is turned back to the file's voxel order and written with the input's affine.
     # `.zarr`/`.npy`: when `predict` streams (declares `out` and `resume`: it passes them to `sliding_window_inference`),
-    # the input is opened lazily (`open_array`: .zarr, .tif, .npy, .nii), read a slab at a time in the FILE'S OWN voxel
-    # order (no canonical reorientation on this path), and finished rows go to disk in `dtype`; under torchrun the slabs
+    # the input is opened lazily (`open_array`: .zarr, .tif, .npy, .nii), read a slab at a time in the file's own voxel
+    # order as `load_volume(canonical=False)` gives it (NIfTI: (D, H, W) = (k, j, i)), with NO canonical reorientation, and finished rows go to disk in `dtype`; under torchrun the slabs
     # are dealt to ranks. Otherwise the in-memory prediction (canonical, as above) is written into the on-disk array.
     src, out = Path(input_path), Path(output_path)
     name = out.name.lower().rstrip('/')
@@ -400,6 +407,7 @@ def volume_infer(run_dir: str | Path, # a run directory
         from medlab.patches import open_array
         try: arr = open_array(src)
         except ValueError: arr = None                     # a DICOM folder or .npz: read whole below
+        if arr is not None and src.name.lower().endswith(('.nii', '.nii.gz')): arr = _Transposed(arr)
         if arr is not None:
             if len(arr.shape) != 3: raise ValueError(f"input {str(src)!r} has shape {tuple(arr.shape)}; expected a 3-D volume (D, H, W)")
             o = _open_output(out, tuple(arr.shape), dtype, arr, True)
