@@ -296,7 +296,14 @@ def _cmd_train(a):
     cfg = build_config(a.config, a.set or (), **{k: getattr(a, k) for k in SEED_FLAGS})
     if a.out is not None: cfg = cfg.replace(runs_root=a.out)
     if a.nproc and a.nproc > 1 and not launched_with_torchrun(): return _launch(a.nproc, relaunch_args(a.argv))
-    rd = get_workflow(cfg.workflow).run(cfg)
+    wf = get_workflow(cfg.workflow)
+    if cfg.data_dir is not None and wf.check_data is not None:   # the run checks too; here the user gets the table
+        rows = wf.check_data(Path(cfg.data_dir), cfg)
+        bad = [r for r in rows if r['status'] != 'ok']
+        if bad:
+            print(format_rows(bad, cfg.data_dir), file=sys.stderr)
+            raise UsageError(f"data_dir {cfg.data_dir!r}: {len(bad)} file(s) with problems (above); nothing was trained")
+    rd = wf.run(cfg)
     _say_run_dir(rd)
     return 0
 
