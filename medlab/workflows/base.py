@@ -501,19 +501,67 @@ def _from_canonical(p: np.ndarray, canon, flip) -> np.ndarray:
         if flip[r]: p = np.flip(p, r)
     return np.ascontiguousarray(p)
 
+def _streams(predict) -> bool:
+    "Whether a workflow's `predict` writes into an on-disk output itself (it declares `out` and `resume`)."
+    import inspect
+    try: ps = inspect.signature(predict).parameters
+    except (TypeError, ValueError): return False
+    return 'out' in ps and 'resume' in ps
+
+class _Transposed:
+    "A lazy `(D, H, W)` view of a NIfTI's `(i, j, k) = (W, H, D)` voxel array, as `load_volume` orders it."
+    def __init__(self, a): self.a, self.shape, self.dtype, self.ndim = a, tuple(a.shape[::-1]), a.dtype, len(a.shape)
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        return np.asarray(self.a[(key + (slice(None),) * (self.ndim - len(key)))[::-1]]).T
+
+def _open_output(out: Path, shape, dtype, like, streaming: bool):
+    "The on-disk output, created by rank 0 first under torchrun (the others reopen it); `None` on ranks that do not write."
+    from medlab.distributed import barrier, get_rank, get_world_size, init_distributed, launched_with_torchrun
+    from medlab.patches import create_output
+    if launched_with_torchrun(): init_distributed()
+    rank, world = get_rank(), get_world_size()
+    o = create_output(out, shape, dtype=dtype, like=like) if rank == 0 else None
+    if world > 1:
+        barrier()
+        if rank != 0 and streaming: o = create_output(out, shape, dtype=dtype, like=like)
+    return o
+
 def volume_infer(run_dir: str | Path, # a run directory
-                 input_path: str | Path, # a NIfTI file, a DICOM series folder, `.npy` or `.npz` (what `load_volume` reads)
-                 output_path: str | Path, # `.nii`/`.nii.gz` (with the input's affine and spacing) or `.npy`
+                 input_path: str | Path, # a NIfTI file, a DICOM series folder, `.npy`, `.npz`, `.tif` or `.zarr`
+                 output_path: str | Path, # `.nii`/`.nii.gz` (in memory) or `.zarr`/`.npy` (out of core)
                  predict: Callable, # `predict(run_dir, volume (D, H, W), **overrides) -> (D, H, W)`: the workflow's
-                 **overrides, # passed to `predict`
+                 dtype: str = 'float32', # a `.zarr`/`.npy` output's dtype: 'float32', 'float16' or 'uint8' (× 255)
+                 resume: bool = True, # a `.zarr`/`.npy` output: continue a partly written one (delete it to start over)
+                 **overrides, # passed to `predict` (`device`, `progress`, the workflow's overrides)
                 ) -> Path:
-    "Read a volume in medlab's canonical orientation (as training saw it), `predict`, write it back in the file's order."
+    "Predict a volume file with a run and write it; `.zarr`/`.npy` outputs are written out of core and resumable."
+    # `.nii`/`.nii.gz`: the volume is read whole and shown to the model in medlab's canonical orientation (as training
+    # saw it); the prediction is turned back to the file's voxel order and written with the input's affine.
+    # `.zarr`/`.npy`: when `predict` streams (declares `out` and `resume`: it passes them to `sliding_window_inference`),
+    # the input is opened lazily (`open_array`: .zarr, .tif, .npy, .nii), read a slab at a time in the file's own voxel
+    # order as `load_volume(canonical=False)` gives it (NIfTI: (D, H, W) = (k, j, i)), with NO canonical reorientation, and finished rows go to disk in `dtype`; under torchrun the slabs
+    # are dealt to ranks. Otherwise the in-memory prediction (canonical, as above) is written into the on-disk array.
     src, out = Path(input_path), Path(output_path)
-    name = out.name.lower()
-    if not name.endswith(('.nii', '.nii.gz', '.npy')):
-        raise ValueError(f"output {str(out)!r} must end in .nii, .nii.gz or .npy for a volume prediction")
+    name = out.name.lower().rstrip('/')
+    if not name.endswith(('.nii', '.nii.gz', '.npy', '.zarr')):
+        raise ValueError(f"output {str(out)!r} must end in .nii, .nii.gz or .npy (or .zarr: written out of core)")
+    if not src.exists(): raise FileNotFoundError(f"input {str(src)!r} does not exist")
     if src.suffix.lower() == '.npz' and 'coordinates' in np.load(src).files:
         raise ValueError(f"input {str(src)!r} holds point coordinates, but run {str(run_dir)!r} expects a volume")
+    on_disk = name.endswith(('.npy', '.zarr'))
+    if on_disk and _streams(predict):
+        from medlab.patches import open_array
+        try: arr = open_array(src)
+        except ValueError: arr = None                     # a DICOM folder or .npz: read whole below
+        if arr is not None and src.name.lower().endswith(('.nii', '.nii.gz')): arr = _Transposed(arr)
+        if arr is not None:
+            if len(arr.shape) != 3: raise ValueError(f"input {str(src)!r} has shape {tuple(arr.shape)}; expected a 3-D volume (D, H, W)")
+            o = _open_output(out, tuple(arr.shape), dtype, arr, True)
+            try: predict(run_dir, arr, out=o, resume=resume, **overrides)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(f"inference interrupted; {str(out)!r} is resumable: run the same command again") from None
+            return out
     try: vol = load_volume(src, canonical=False)          # the file's own voxel order: the output lines up with it
     except (ValueError, OSError) as e: raise ValueError(f"cannot read input {str(src)!r} as a volume: {e}") from None
     arr = np.asarray(vol.array, dtype=np.float32)
@@ -521,7 +569,10 @@ def volume_infer(run_dir: str | Path, # a run directory
     canon, flip = _canonical_axes(vol.affine)
     pred = predict(run_dir, np.ascontiguousarray(_to_canonical(arr, canon, flip)), **overrides)
     pred = _from_canonical(np.asarray(torch.as_tensor(pred).float()), canon, flip)   # back to the file's voxel order
-    if name.endswith('.npy'): save_volume(out, pred)
+    if on_disk:
+        from medlab.patches import _write_rows
+        o = _open_output(out, pred.shape, dtype, None, False)
+        if o is not None: _write_rows(o, 0, torch.from_numpy(pred)[None])
     else: save_volume(out, pred, spacing_mm=vol.spacing_mm, affine=vol.affine)
     return out
 

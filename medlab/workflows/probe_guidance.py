@@ -22,11 +22,12 @@ from ..data import _load_gray, POSE_COMPONENTS, TransitionsDataset, dataset_stat
 from ..models import ProbeGuidanceNet, probe_guidance_loss
 from ..train import Checkpoint, EarlyStopping
 from ..viz import plot_dataset_stats
-from ..data import CachedDataset
+from ..data import CachedDataset, TRANSITIONS_FILE, patient_splits, read_transitions
+from ..memory import MemoryEstimate, OPTIMIZER_BYTES, step_memory
 
 # %% auto #0
 __all__ = ['ProbeGuidanceConfig', 'probe_data', 'action_errors', 'ProbeLoss', 'probe_model', 'run_probe_guidance',
-           'evaluate_probe_guidance', 'probe_predict', 'probe_infer', 'probe_synth']
+           'evaluate_probe_guidance', 'probe_predict', 'probe_infer', 'probe_synth', 'probe_check_data', 'probe_plan']
 
 # %% ../../nbs/12d_workflows.probe_guidance.ipynb #c44d80da
 @dataclass
@@ -56,6 +57,7 @@ class ProbeGuidanceConfig(WorkflowConfig):
     lr: float = 2e-4
     early_stop_patience: int = 20 # epochs without a better `val_main_task_loss`
     save_top_k: int = 3 # best checkpoints kept by `val_main_task_loss`
+    cache_bytes: int | None = 2**30 # decoded frames kept in memory per loader process, in bytes (`None`: every frame)
 
     _ci: ClassVar[dict] = dict(n_patients=7, n_records=24, image_size=64, token_type='spatial', d_model=32, num_heads=2, num_layers=1,
                                batch_size=16, epochs=40, lr=5e-3, scheduler='cosine', early_stop_patience=10, num_threads=1,
@@ -66,6 +68,7 @@ class ProbeGuidanceConfig(WorkflowConfig):
     def check(self):
         for k in ('n_patients', 'n_records', 'd_model', 'num_heads', 'num_layers', 'early_stop_patience'): check_int(getattr(self, k), k, 1)
         check_int(self.image_size, 'image_size', 8); check_int(self.save_top_k, 'save_top_k', 0)
+        if self.cache_bytes is not None: check_int(self.cache_bytes, 'cache_bytes', 1)
         if self.token_type not in ('channel', 'spatial'): raise ValueError(f"token_type={self.token_type!r} must be 'channel' or 'spatial'")
         manual = [bool(getattr(self, f'{s}_patients')) for s in ('train', 'val', 'test')]
         if any(manual) and not manual[0]: raise ValueError("manual splits need train_patients (and usually val_patients, test_patients)")
@@ -132,11 +135,13 @@ def run_probe_guidance(config, # a `ProbeGuidanceConfig` (or anything `load_conf
                       ) -> Path:
     "Split the patients, train ProbeGuidanceNet (top-3 by `val_main_task_loss`, last, final), write the per-patient test errors."
     with _run_start(config, 'probe_guidance', resume_from) as (cfg, rd):
+        if cfg.data_dir is not None: _raise_problems(probe_check_data(cfg.data_dir, cfg), cfg.data_dir)
         d = _probe_setup(cfg, rd)
         ds = d['datasets']
-        # the frames are decoded once (PNG decode and resize were ~20 % of a ci step, with or without workers)
-        dl = make_loader(CachedDataset(ds['train']), batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, **_loader_kw(cfg))
-        vdl = make_loader(CachedDataset(ds['val']), batch_size=cfg.batch_size, **_loader_kw(cfg)) if 'val' in ds else None
+        # the frames are decoded once (PNG decode and resize were ~20 % of a ci step, with or without workers), up to
+        # cache_bytes per loader process: 150 records x 20 patients of 224² float32 pairs are 1.2 GB at full size
+        dl = make_loader(CachedDataset(ds['train'], cfg.cache_bytes), batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, **_loader_kw(cfg))
+        vdl = make_loader(CachedDataset(ds['val'], cfg.cache_bytes), batch_size=cfg.batch_size, **_loader_kw(cfg)) if 'val' in ds else None
         samples = {f"{k}: {v.patient_of[0]}": v[0]['ft1'][0].numpy() for k, v in ds.items()}
         _plot(rd, 'dataset_statistics.png', plot_dataset_stats(d['stats'], sample_images=samples))
         mon = 'val_main_task_loss' if vdl is not None else 'train_main_task_loss'
@@ -222,9 +227,88 @@ def probe_synth(out: str | Path, # folder to write into
                                  image_size=224 if full else 64, seed=seed)
     return sorted(p for p in Path(root).iterdir() if p.is_dir())
 
+# %% ../../nbs/12d_workflows.probe_guidance.ipynb #d705f69b
+def _row_status(rows: list[dict]) -> list[dict]:
+    "Each row's `status` from its `problems`; rows with problems first (stable)."
+    for r in rows: r['status'] = 'problem' if r['problems'] else 'ok'
+    return sorted(rows, key=lambda r: r['status'] == 'ok')
+
+def _raise_problems(rows, data_dir):
+    "A `ValueError` listing every problem `check_data` found in `data_dir` (nothing is trained on a damaged folder)."
+    bad = [f"{r['file']}: {'; '.join(r['problems'])}" for r in rows if r['problems']]
+    if bad: raise ValueError(f"data_dir={str(data_dir)!r} has {len(bad)} file(s) with problems "
+                             f"(medlab check-data lists them):\n" + '\n'.join(bad))
+
+def _decode_problem(path: Path) -> str | None:
+    from PIL import Image
+    if not path.is_file(): return 'missing'
+    try:
+        with Image.open(path) as im: im.load(); return None
+    except Exception as e: return f"cannot decode ({type(e).__name__})"
+
+def probe_check_data(data_dir: str | Path, # folder with one sub-folder per patient
+                     config: ProbeGuidanceConfig | None = None, # its split (ratios, seed, manual) is checked; `None`: defaults
+                    ) -> list[dict]:
+    "One row per patient's `transitions_dataset.json` (records, image sizes, problems), a folder row if the split fails."
+    cfg, d = config or ProbeGuidanceConfig(), Path(data_dir)
+    if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} does not exist or is not a directory")
+    rows, pats = [], []
+    for pdir in sorted(p for p in d.iterdir() if p.is_dir()):
+        jf = pdir / TRANSITIONS_FILE
+        row = {'file': str(jf), 'problems': [], 'records': 0, 'image_sizes': ''}
+        rows.append(row)
+        if not jf.is_file(): row['problems'].append(f"no {TRANSITIONS_FILE} in patient folder {pdir.name!r}"); continue
+        try: recs = read_transitions(jf)
+        except ValueError as e: row['problems'].append(str(e).replace(f"{str(jf)!r}: ", '')); continue
+        pats.append(pdir.name); row['records'] = len(recs)
+        if not recs: row['problems'].append('holds no records')
+        bad, sizes = [], set()
+        for i, r in enumerate(recs):
+            for f in ('ft1_image_path', 'ft2_image_path'):
+                why = _decode_problem(pdir / r[f])
+                if why: bad.append(f"record {i} {f} {r[f]!r} {why}")
+                elif len(sizes) < 3:
+                    from PIL import Image
+                    with Image.open(pdir / r[f]) as im: sizes.add(f"{im.size[1]}x{im.size[0]} {im.mode}")
+        if bad: row['problems'].append(f"{len(bad)} image(s) unusable: " + ', '.join(bad[:3]) + (' ...' if len(bad) > 3 else ''))
+        row['image_sizes'] = ', '.join(sorted(sizes))
+    folder = {'file': str(d), 'problems': [], 'records': sum(r['records'] for r in rows), 'image_sizes': ''}
+    if not pats: folder['problems'].append(f"no patient folder with a readable {TRANSITIONS_FILE}")
+    else:
+        try:
+            s = patient_splits(pats, cfg.split_ratios, cfg.seed, cfg.manual_splits)
+            if not s['val'] and not s['test']:
+                folder['problems'].append(f"{len(pats)} patient(s) leave no validation or test patient with "
+                                          f"split_ratios={list(cfg.split_ratios)}")
+        except ValueError as e: folder['problems'].append(f"cannot split {len(pats)} patient(s): {e}")
+    if folder['problems']: rows.append(folder)
+    return _row_status(rows)
+
+# %% ../../nbs/12d_workflows.probe_guidance.ipynb #d3a305a4
+class _FramePair(nn.Module):
+    "The network called as in training, on `(B, 2, H, W)` = (ft1, ft2) stacked: one input, for `step_memory`."
+    def __init__(self, net): super().__init__(); self.net = net
+    def forward(self, x): return self.net(x[:, :1], x[:, 1:])
+
+def probe_plan(config, # a `ProbeGuidanceConfig` (or anything `load_config` reads)
+              ) -> MemoryEstimate:
+    "Peak memory of one training step of `config`: exact state sizes, activations measured at batch 1 and 2, scaled."
+    cfg = load_config(config, 'probe_guidance')
+    s, b = cfg.image_size, cfg.batch_size
+    model = _FramePair(probe_model(cfg)).train()
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    with torch_threads(cfg.num_threads): m = [step_memory(model, torch.rand(k, 2, s, s), cfg.amp) for k in (1, 2)]
+    lin = lambda a, c: max(0.0, a + (c - a) * (b - 1))                  # linear in the batch size
+    rest = [max(0, x['peak'] - x['activations'] - 4 * n) for x in m]
+    return MemoryEstimate(weights, 4 * n, OPTIMIZER_BYTES['adamw'] * n, int(lin(m[0]['activations'], m[1]['activations'])),
+                          int(lin(*rest)), dict(model='ProbeGuidanceNet', input_shape=(s, s), batch_size=b, amp=cfg.amp,
+                                                checkpointing=False, optimizer='adamw', device='cpu',
+                                                batch_bytes=b * (2 * s * s * 4 + 3 * 6 * 4)))
+
 # %% ../../nbs/12d_workflows.probe_guidance.ipynb #8df64876
 #| eval: false
 register('probe_guidance', ProbeGuidanceConfig, run_probe_guidance, evaluate_probe_guidance, probe_model, probe_predict,
          probe_infer,
          'ultrasound probe guidance: 6-DOF action from frame pairs, per-patient errors',
-         synth=probe_synth, data_kind='transitions')
+         synth=probe_synth, data_kind='transitions', check_data=probe_check_data, plan=probe_plan)

@@ -24,10 +24,13 @@ from ..models import CoordinateMLP
 from ..train import Checkpoint, EarlyStopping, MCAverage, mc_predict
 from ..viz import plot_uncertainty
 from ..data import GroupBatchSampler
+from ..memory import MemoryEstimate, OPTIMIZER_BYTES, step_memory
+from .probe_guidance import _raise_problems, _row_status
 
 # %% auto #0
 __all__ = ['group_constraint_check', 'ScarConfig', 'read_scar_npz', 'scar_global_mean_baseline', 'scar_model', 'run_scar',
-           'points_to_grid', 'scar_predict', 'scar_infer', 'evaluate_scar', 'scar_synth']
+           'scar_file', 'scar_check_data', 'points_to_grid', 'scar_predict', 'scar_infer', 'scar_plan', 'evaluate_scar',
+           'scar_synth']
 
 # %% ../../nbs/12e_workflows.scar.ipynb #39f93dc6
 def group_constraint_check(pred, # `(N,)` per-point predictions
@@ -57,7 +60,8 @@ class ScarConfig(WorkflowConfig):
     "The scar seed (`004_*`): CoordinateMLP, group-mean loss on the mean of MC passes, group-constraint check."
     workflow: ClassVar[str] = 'scar'
     name: str = 'scar'
-    npz_path: str | None = None # the seed's `.npz`; `None`: a synthetic one written to `<run_dir>/data/scar.npz`
+    npz_path: str | None = None # the seed's `.npz`; `None`: `data_dir`'s, else a synthetic one in `<run_dir>/data/scar.npz`
+    data_dir: str | None = None # a folder holding the seed's `.npz` (`scar.npz`, or its only `.npz`), or that file
     n_groups: int = 1000 # synthetic groups (when `npz_path` is None)
     points_per_group: tuple[int, int] = (500, 2300) # synthetic group sizes (min, max); ~1.4 M nodes at full size
     target_points: int = 10000 # points per batch (whole groups only)
@@ -115,6 +119,7 @@ def scar_model(cfg: ScarConfig, # the run's config
 # %% ../../nbs/12e_workflows.scar.ipynb #541a3b71
 def _scar_path(cfg: ScarConfig, run_dir) -> Path:
     if cfg.npz_path is not None: return Path(cfg.npz_path)
+    if cfg.data_dir is not None: return scar_file(cfg.data_dir)
     p = Path(run_dir) / 'data' / 'scar.npz'
     if not p.is_file(): synthetic_scar_groups(p, cfg.n_groups, cfg.points_per_group, seed=cfg.seed)
     return p
@@ -133,6 +138,7 @@ def run_scar(config, # a `ScarConfig` (or anything `load_config` reads)
             ) -> Path:
     "Train the coordinate MLP on complete-group batches with the MC-averaged group-mean loss and early stopping; evaluate."
     with _run_start(config, 'scar', resume_from) as (cfg, rd):
+        if cfg.data_dir is not None and cfg.npz_path is None: _raise_problems(scar_check_data(cfg.data_dir, cfg), cfg.data_dir)
         d = read_scar_npz(_scar_path(cfg, rd))
         _save_scaler(rd, d)
         ds = GroupPointsDataset(d)
@@ -146,6 +152,62 @@ def run_scar(config, # a `ScarConfig` (or anything `load_config` reads)
                         Checkpoint('train_loss', save_top_k=1)])
         evaluate_scar(rd)
     return rd
+
+# %% ../../nbs/12e_workflows.scar.ipynb #d928407c
+def scar_file(data_dir: str | Path, # a folder with the seed's `.npz`, or the `.npz` itself
+             ) -> Path:
+    "The `.npz` a scar run reads from `data_dir`: the file itself, the folder's `scar.npz`, or the folder's only `.npz`."
+    d = Path(data_dir)
+    if d.is_file() and d.suffix.lower() == '.npz': return d
+    if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} is neither a folder nor an .npz file")
+    if (d / 'scar.npz').is_file(): return d / 'scar.npz'
+    files = sorted(d.glob('*.npz'))
+    if len(files) != 1:
+        raise ValueError(f"data_dir={str(d)!r} holds {len(files)} .npz files ({[f.name for f in files][:5]}); "
+                         f"expected scar.npz or exactly one .npz (or set npz_path)")
+    return files[0]
+
+def _scar_problems(z: Mapping) -> tuple[list[str], dict]:
+    "Problems of the seed's arrays, and what the row reports (points, groups, dtypes)."
+    out, info = [], {}
+    missing = [k for k in ('coordinates', 'intensities', 'group_ids') if k not in z]
+    if missing: return [f"lacks key(s) {missing} (it has {sorted(z)})"], info
+    c, y, g = z['coordinates'], z['intensities'], z['group_ids']
+    info = {'points': int(c.shape[0]) if c.ndim else 0, 'groups': int(len(np.unique(g))) if g.ndim == 1 else 0,
+            'dtypes': f"coordinates {c.dtype}, intensities {y.dtype}, group_ids {g.dtype}"}
+    if c.ndim != 2 or c.shape[1] != 3 or c.dtype.kind != 'f': out.append(f"coordinates has shape {c.shape} dtype {c.dtype}; expected (N, 3) floats")
+    elif not np.isfinite(c).all(): out.append(f"coordinates holds {int((~np.isfinite(c)).sum())} NaN/Inf value(s)")
+    n = c.shape[0] if c.ndim else -1
+    if y.shape != (n,) or y.dtype.kind not in 'fiu': out.append(f"intensities has shape {y.shape} dtype {y.dtype}; expected ({n},) numbers")
+    elif not np.isfinite(y).all(): out.append(f"intensities holds {int((~np.isfinite(y)).sum())} NaN/Inf value(s)")
+    if g.shape != (n,) or g.dtype.kind not in 'iu': out.append(f"group_ids has shape {g.shape} dtype {g.dtype}; expected ({n},) integers")
+    elif info['groups'] < 2: out.append(f"group_ids holds {info['groups']} group(s); the group-mean loss needs at least 2")
+    elif 'group_sizes' in z and not np.array_equal(np.asarray(z['group_sizes']).reshape(-1), np.unique(g, return_counts=True)[1]):
+        out.append(f"group_sizes ({np.asarray(z['group_sizes']).size} values) differ from the points per group_id "
+                   f"({info['groups']} groups, in sorted-id order)")
+    for k in ('scaler_min', 'scaler_max'):
+        if k in z and (np.shape(z[k]) != (3,) or not np.isfinite(z[k]).all()): out.append(f"{k} has shape {np.shape(z[k])}; expected 3 finite values")
+    if not out and 'scaler_min' in z and 'scaler_max' in z and not (np.asarray(z['scaler_max']) > np.asarray(z['scaler_min'])).all():
+        out.append(f"scaler_max {np.asarray(z['scaler_max']).tolist()} is not above scaler_min {np.asarray(z['scaler_min']).tolist()}")
+    return out, info
+
+def scar_check_data(data_dir: str | Path, # a folder with the seed's `.npz` file(s), or one `.npz`
+                    config: ScarConfig | None = None, # unused (the check needs no knob); accepted like every workflow's
+                   ) -> list[dict]:
+    "One row per `.npz` (points, groups, dtypes, problems), problems first; a folder row when no file can be chosen."
+    d = Path(data_dir)
+    files = [d] if d.is_file() else sorted(d.glob('*.npz')) if d.is_dir() else None
+    if files is None: raise FileNotFoundError(f"data_dir={str(d)!r} does not exist")
+    rows = []
+    for f in files:
+        try:
+            with np.load(f, allow_pickle=False) as z: probs, info = _scar_problems({k: z[k] for k in z.files})
+        except Exception as e: probs, info = [f"cannot read as .npz ({type(e).__name__}: {e})"], {}
+        rows.append({'file': str(f), 'problems': probs, 'points': info.get('points', ''), 'groups': info.get('groups', ''),
+                     'dtypes': info.get('dtypes', '')})
+    try: scar_file(d)
+    except ValueError as e: rows.append({'file': str(d), 'problems': [str(e)], 'points': '', 'groups': '', 'dtypes': ''})
+    return _row_status(rows)
 
 # %% ../../nbs/12e_workflows.scar.ipynb #0f8e5e06
 def points_to_grid(coords, # `(N, 3)` point coordinates
@@ -205,6 +267,22 @@ def scar_infer(run_dir: str | Path, # a run directory written by `run_scar`
     mean, std = scar_predict(run_dir, c, **overrides)
     return write_npz(out, mean=mean.numpy(), std=std.numpy())
 
+# %% ../../nbs/12e_workflows.scar.ipynb #efe989dc
+def scar_plan(config, # a `ScarConfig` (or anything `load_config` reads)
+             ) -> MemoryEstimate:
+    "Peak memory of one training step of `config`: exact state sizes, activations measured at two sizes, scaled."
+    cfg = load_config(config, 'scar')
+    model = scar_model(cfg).train()
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    pts = (cfg.target_points + cfg.points_per_group[1]) * cfg.mc_samples
+    with torch_threads(cfg.num_threads): m = [step_memory(model, torch.rand(k, 3), cfg.amp) for k in (256, 512)]
+    lin = lambda a, c: max(0.0, a + (c - a) / 256 * (pts - 256))        # linear in the points of a step
+    rest = [max(0, x['peak'] - x['activations'] - 4 * n) for x in m]
+    return MemoryEstimate(weights, 4 * n, OPTIMIZER_BYTES['adamw'] * n, int(lin(m[0]['activations'], m[1]['activations'])),
+                          int(lin(*rest)), dict(model='CoordinateMLP', input_shape=(pts, 3), batch_size=pts, amp=cfg.amp,
+                                                checkpointing=False, optimizer='adamw', device='cpu', batch_bytes=pts // cfg.mc_samples * 20))
+
 # %% ../../nbs/12e_workflows.scar.ipynb #f749cc37
 def evaluate_scar(run_dir: str | Path, # a run directory written by `run_scar`
                  ) -> dict:
@@ -244,4 +322,4 @@ def scar_synth(out: str | Path, # folder to write into
 #| eval: false
 register('scar', ScarConfig, run_scar, evaluate_scar, scar_model, scar_predict, scar_infer,
          'scar reconstruction: coordinate MLP with group-mean loss and MC dropout',
-         synth=scar_synth)
+         synth=scar_synth, check_data=scar_check_data, plan=scar_plan)
