@@ -423,6 +423,7 @@ def main(argv: list[str] | None = None, # arguments (default: `sys.argv[1:]`)
     argv = list(sys.argv[1:] if argv is None else argv)
     a = make_parser().parse_args(argv)
     a.argv = argv                                     # `--nproc` relaunches forward every flag (`relaunch_args`)
+    from medlab.workflows.base import DataProblems, DoesNotFit   # a run's pre-flight refusals: one line, not a traceback
     try: return _COMMANDS[a.cmd](a)
     except KeyboardInterrupt as e:
         if a.cmd == 'infer':
@@ -431,7 +432,7 @@ def main(argv: list[str] | None = None, # arguments (default: `sys.argv[1:]`)
         rd = getattr(e, 'run_dir', None)   # `medlab.workflows.TrainingInterrupted` names the run
         print(f"medlab {a.cmd}: interrupted; resume with: medlab resume {rd if rd else 'RUN_DIR'}", file=sys.stderr)
         return 130
-    except (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+    except (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, DataProblems, DoesNotFit) as e:
         msg = ' '.join(str(e).split())
         print(f"medlab {a.cmd}: error: {msg}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..core import atomic_write_text, check_int, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, best_checkpoint, load_config, register, _finish, _fit,
+from .base import (workflow_model, WorkflowConfig, apply_overrides, load_run_model, best_checkpoint, load_config, register, _finish, _fit,
                                    _loader_kw, _plot, _run_start)
 from ..data import _load_gray, POSE_COMPONENTS, TransitionsDataset, dataset_stats, make_loader, synthetic_transitions
 from ..models import ProbeGuidanceNet, probe_guidance_loss
@@ -117,6 +117,7 @@ class ProbeLoss:
         return probe_guidance_loss(pred, batch, **self.kw)
 
 # %% ../../nbs/12d_workflows.probe_guidance.ipynb #8b2b3b16
+@workflow_model
 def probe_model(cfg: ProbeGuidanceConfig, # the run's config
                ) -> nn.Module:
     "`ProbeGuidanceNet` sized by `cfg` (`model_kwargs` adds backbone widths/blocks and the rest)."

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..core import atomic_write_bytes, atomic_write_json, check_int, check_range, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, read_array, write_npz, best_checkpoint, load_config, log, register, _finish, _fit,
+from .base import (workflow_model, WorkflowConfig, apply_overrides, load_run_model, read_array, write_npz, best_checkpoint, load_config, log, register, _finish, _fit,
                                    _loader_kw, _plot, _run_start)
 from ..data import GroupPointsDataset, make_loader, synthetic_scar_groups
 from ..losses import group_mean_loss
@@ -111,6 +111,7 @@ def scar_global_mean_baseline(ds, # a `GroupPointsDataset`
     return group_constraint_check(torch.full_like(ds.intensities, float(ds.intensities.mean())), ds.intensities, ds.group_ids)
 
 # %% ../../nbs/12e_workflows.scar.ipynb #5a405566
+@workflow_model
 def scar_model(cfg: ScarConfig, # the run's config
               ) -> nn.Module:
     "`CoordinateMLP(in_dim=3, hidden, layers, dropout)` as `cfg` says."
