@@ -18,14 +18,16 @@ import torch
 from torch import nn
 
 from ..core import atomic_write_bytes, atomic_write_json, check_int, check_range, get_device, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint, load_config, register,
+from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint,
+                                   load_config, register,
                    _finish, _fit, _loader_kw, _mean_scores, _plot, _run_start, _canonical_axes, _to_canonical,
                    _from_canonical)
 from ..augment import Compose, RandAffine, RandElastic, RandGamma, RandNoise, RandPatchDropout, RandSliceJitter
 from ..data import StreamedPatchDataset, TransformedDataset, make_loader, synthetic_surface_volume
 from ..volumes import CachedVolume, check_volumes, load_volume, prepare_cache
 from ..losses import BoundaryLoss, DiceCELoss, SkeletonRecallLoss, SoftClDiceLoss, TopoLoss
-from ..metrics import betti_errors, surface_detection_score, variation_of_information, fill_holes, remove_small_components
+from ..metrics import (betti_errors, surface_detection_score, variation_of_information, fill_holes,
+                            remove_small_components)
 from ..models import DeepSupervisionLoss, ResidualUNet3D, estimate_memory
 from ..patches import BLEND_MODES, sliding_window_inference, tta_flips
 from ..train import EMA, Callback, Checkpoint, EarlyStopping, GradAccum, GradClip
@@ -40,7 +42,7 @@ __all__ = ['SURFACE_LOSSES', 'SurfaceConfig', 'surface_files', 'SurfaceDataError
 # %% ../../nbs/12c_workflows.surface.ipynb #86f886c5
 @dataclass
 class SurfaceConfig(WorkflowConfig):
-    "The surface seed (`002_*`): ResidualUNet3D on streamed patches, topology losses, sliding-window + TTA + post-processing."
+    "The surface seed (`002_*`): ResidualUNet3D on streamed patches, topology losses, sliding window + TTA + cleanup."
     workflow: ClassVar[str] = 'surface'
     name: str = 'surface'
     volume_shape: tuple[int, int, int] = (160, 272, 272) # `(D, H, W)` of each synthetic volume (no `data_dir`)
@@ -88,38 +90,46 @@ class SurfaceConfig(WorkflowConfig):
     max_hole: int | None = None # post-processing: fill holes up to this size (`None`: all enclosed holes)
     tolerance_mm: float = 2.0 # surface Dice tolerance
 
-    _ci: ClassVar[dict] = dict(volume_shape=(16, 32, 32), n_train_volumes=2, n_val_volumes=1, n_sheets=2, sheet_thickness=2.0,
+    _ci: ClassVar[dict] = dict(volume_shape=(16, 32, 32), n_train_volumes=2, n_val_volumes=1, n_sheets=2,
+                               sheet_thickness=2.0,
                                noise_std=0.3, patch_size=(16, 16, 16), stride=(8, 8, 8), base_channels=8, depth=3,
                                batch_size=2, epochs=6, steps_per_epoch=12, max_runtime_s=600.0, lr=3e-3, ema_decay=0.9,
                                grad_accum=2, surface_interval=4, topo_interval=4, min_component=16, num_threads=1)
-    _full: ClassVar[dict] = dict(patch_size=(72, 136, 136), stride=(36, 104, 104), base_channels=40, depth=4, batch_size=2,
+    _full: ClassVar[dict] = dict(patch_size=(72, 136, 136), stride=(36, 104, 104), base_channels=40, depth=4,
+                                 batch_size=2,
                                  epochs=32, steps_per_epoch=4000, checkpointing=True)
 
     def check(self):
-        for k, lo in (('n_train_volumes', 1), ('n_val_volumes', 1), ('n_sheets', 1), ('cache_size', 1), ('base_channels', 1),
+        for k, lo in (('n_train_volumes', 1), ('n_val_volumes', 1), ('n_sheets', 1), ('cache_size', 1),
+                      ('base_channels', 1),
                       ('depth', 1), ('steps_per_epoch', 1), ('grad_accum', 1), ('surface_interval', 1),
                       ('topo_interval', 1), ('min_component', 0), ('val_every', 1), ('save_top_k', 0)):
             check_int(getattr(self, k), k, lo)
         if self.early_stop_patience is not None: check_int(self.early_stop_patience, 'early_stop_patience', 1)
-        check_range(self.foreground_ratio, 'foreground_ratio', 0, 1); check_range(self.overlap, 'overlap', 0, 1, hi_inclusive=False)
-        check_range(self.threshold, 'threshold', 0, 1); check_range(self.val_fraction, 'val_fraction', 0, 1, lo_inclusive=False,
+        check_range(self.foreground_ratio, 'foreground_ratio', 0, 1); check_range(self.overlap, 'overlap', 0, 1,
+                                                                                  hi_inclusive=False)
+        check_range(self.threshold, 'threshold', 0, 1); check_range(self.val_fraction, 'val_fraction', 0, 1,
+                                                                    lo_inclusive=False,
                                                                     hi_inclusive=False)
         check_range(self.intensity_scale, 'intensity_scale', 0, None, lo_inclusive=False)
         if self.ignore_index is not None and self.ignore_index in (0, 1):
-            raise ValueError(f"ignore_index={self.ignore_index} must not be 0 or 1 (background and surface); use 2 or None")
+            raise ValueError(f"ignore_index={self.ignore_index} must not be 0 or 1 (background and surface); "
+                             "use 2 or None")
         if self.blend_mode not in BLEND_MODES:
             raise ValueError(f"blend_mode={self.blend_mode!r} must be one of {sorted(BLEND_MODES)}")
         if self.loss not in SURFACE_LOSSES: raise ValueError(f"loss={self.loss!r} must be one of {SURFACE_LOSSES}")
         m = 2 ** (self.depth - 1)
         bad = [p for p in self.patch_size if p % m]
-        if bad: raise ValueError(f"patch_size={self.patch_size} must be divisible by 2**(depth-1)={m} on every axis (depth={self.depth})")
+        if bad: raise ValueError(f"patch_size={self.patch_size} must be divisible by 2**(depth-1)={m} on every axis "
+                                 f"(depth={self.depth})")
         if self.data_dir is None and any(v < p for v, p in zip(self.volume_shape, self.patch_size)):
             raise ValueError(f"volume_shape={self.volume_shape} is smaller than patch_size={self.patch_size}")
-        if self.ema_decay is not None: check_range(self.ema_decay, 'ema_decay', 0, 1, lo_inclusive=False, hi_inclusive=False)
+        if self.ema_decay is not None: check_range(self.ema_decay, 'ema_decay', 0, 1, lo_inclusive=False,
+                                                   hi_inclusive=False)
 
 SURFACE_LOSSES = ('dice_ce', 'cldice', 'skeleton_recall', 'topo')
 
-# %% ../../nbs/12c_workflows.surface.ipynb #2d334b8b
+# %% ../../nbs/12c_workflows.surface.ipynb #f13c36e5
 _VOL_EXT = ('.tif', '.tiff', '.nii.gz', '.nii', '.npy', '.npz', '.zarr')
 
 def _split_ext(name: str):
@@ -132,12 +142,14 @@ def _layout_items(d: Path):
     ls = lambda sub: sorted(p for p in (d / sub).iterdir() if _split_ext(p.name)[0]) if (d / sub).is_dir() else []
     if (d / 'train_images').is_dir():
         imgs, labs = {p.name: p for p in ls('train_images')}, {p.name: p for p in ls('train_labels')}
-        return 'vesuvius', [(_split_ext(n)[0], imgs.get(n), labs.get(n, d / 'train_labels' / n)) for n in sorted(imgs | labs)]
+        return 'vesuvius', [(_split_ext(n)[0], imgs.get(n), labs.get(n, d / 'train_labels' / n))
+                            for n in sorted(imgs | labs)]
     if (d / 'imagesTr').is_dir():
         imgs = {_split_ext(p.name)[0].removesuffix('_0000'): p for p in ls('imagesTr')}
         labs = {_split_ext(p.name)[0]: p for p in ls('labelsTr')}
         ext = lambda k: _split_ext((imgs.get(k) or labs[k]).name)[1]
-        return 'nnunet', [(k, imgs.get(k, d / 'imagesTr' / f'{k}_0000{ext(k)}'), labs.get(k, d / 'labelsTr' / f'{k}{ext(k)}'))
+        return 'nnunet', [(k, imgs.get(k, d / 'imagesTr' / f'{k}_0000{ext(k)}'),
+                           labs.get(k, d / 'labelsTr' / f'{k}{ext(k)}'))
                           for k in sorted(imgs | labs)]
     files = [p for p in sorted(d.iterdir()) if _split_ext(p.name)[0]]
     imgs = {_split_ext(p.name)[0][6:]: p for p in files if p.name.startswith('image_')}
@@ -153,11 +165,12 @@ def surface_files(data_dir: str | Path, # a folder in one of the three layouts (
     if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} is not a folder")
     layout, items = _layout_items(d)
     if not items:
-        raise ValueError(f"data_dir={str(d)!r} holds no volumes; expected train_images/<id>.tif + train_labels/<id>.tif, "
+        raise ValueError(f"data_dir={str(d)!r} holds no volumes; expected train_images/<id>.tif + "
+                         "train_labels/<id>.tif, "
                          "imagesTr/<case>_0000.nii.gz + labelsTr/<case>.nii.gz, or image_<id>.* + label_<id>.*")
     return [{'id': k, 'image': Path(i), 'label': Path(l), 'layout': layout} for k, i, l in items]
 
-# %% ../../nbs/12c_workflows.surface.ipynb #022926be
+# %% ../../nbs/12c_workflows.surface.ipynb #a5981a0f
 class SurfaceDataError(ValueError):
     "A surface data folder has problems: `rows` are `check_surface_data`'s rows with a problem."
     def __init__(self, data_dir, rows):
@@ -173,22 +186,26 @@ def check_surface_data(data_dir: str | Path, # a folder in one of `surface_files
     fs = surface_files(data_dir)
     allowed = {0, 1} | ({cfg.ignore_index} if cfg.ignore_index is not None else set())
     rows = check_volumes([(f['image'], f['label']) for f in fs if f['image'].exists()], allowed_labels=allowed)
-    rows += [{'image': str(f['image']), 'label': str(f['label']), 'problems': [f"image file missing: {str(f['image'])!r}"]}
+    rows += [{'image': str(f['image']), 'label': str(f['label']),
+              'problems': [f"image file missing: {str(f['image'])!r}"]}
              for f in fs if not f['image'].exists()]
     ok = [r for r in rows if not r['problems']]
     for key in ('spacing_mm', 'axes'):
         common = Counter(r[key] for r in ok).most_common(1)
         for r in ok if common else []:
-            if r[key] != common[0][0]: r['problems'].append(f"{key} {r[key]} differs from the folder's most common {common[0][0]}")
+            if r[key] != common[0][0]:
+                r['problems'].append(f"{key} {r[key]} differs from the folder's most common {common[0][0]}")
     for r in rows:
         if r.get('shape') and any(s < p for s, p in zip(r['shape'], cfg.patch_size)):
             r['problems'].append(f"shape {r['shape']} is smaller than patch_size={cfg.patch_size}")
     ids = {str(f['image']): f['id'] for f in fs}
     missing = sorted(set(cfg.val_ids) - set(ids.values()))
     if missing: rows.append({'image': str(data_dir), 'problems': [f"val_ids {missing} are not in the folder"]})
-    if len(fs) < 2: rows.append({'image': str(data_dir), 'problems': [f"{len(fs)} volume(s): need at least 2 (train + val)"]})
+    if len(fs) < 2: rows.append({'image': str(data_dir),
+                                 'problems': [f"{len(fs)} volume(s): need at least 2 (train + val)"]})
     out = [{'file': r['image'], 'id': ids.get(r['image']), 'status': 'problem' if r['problems'] else 'ok',
-            'problems': r['problems'], **{k: r.get(k) for k in ('label', 'shape', 'dtype', 'spacing_mm', 'axes', 'label_values')}}
+            'problems': r['problems'], **{k: r.get(k) for k in ('label', 'shape', 'dtype', 'spacing_mm', 'axes',
+                                                                'label_values')}}
            for r in rows]
     return sorted(out, key=lambda r: r['status'] == 'ok')
 
@@ -198,7 +215,8 @@ def _write_surface_pair(folder: Path, vid: str, shape, n_sheets, thickness, nois
     import tifffile
     img, lab = synthetic_surface_volume(shape, n_sheets, thickness, noise_std, seed=seed)
     out = folder / 'train_images' / f'{vid}.tif'
-    for sub, a in (('train_labels', lab.astype(np.uint8)), ('train_images', np.clip((img + 1) * 85, 0, 255).astype(np.uint8))):
+    for sub, a in (('train_labels', lab.astype(np.uint8)), ('train_images', np.clip((img + 1) * 85, 0,
+                                                                                    255).astype(np.uint8))):
         p = folder / sub / f'{vid}.tif'
         if not p.is_file():
             buf = __import__('io').BytesIO(); tifffile.imwrite(buf, a); atomic_write_bytes(p, buf.getvalue())
@@ -212,17 +230,19 @@ def surface_synth(out: str | Path, # folder to write into
     "Synthetic image/label pairs in the Vesuvius layout: `train_images/<id>.tif`, `train_labels/<id>.tif` (`uint8`)."
     full, files = preset == 'full', []
     for v in range(count or (4 if full else 5)):
-        p = _write_surface_pair(Path(out), f'{v:03d}', (160, 272, 272) if full else (24, 48, 48), 3, 2.0, 0.3, seed * 1000 + v)
+        p = _write_surface_pair(Path(out), f'{v:03d}', (160, 272, 272) if full else (24, 48, 48), 3, 2.0, 0.3,
+                                seed * 1000 + v)
         files += [p, p.parent.parent / 'train_labels' / p.name]
     return files
 
 def surface_volumes(cfg: SurfaceConfig, # the run's config
                     folder: str | Path, # where the synthetic TIFFs are written (if absent) and read from
                    ) -> dict:
-    "Write (once) the synthetic train/val volumes of a run without `data_dir`: `{'train': [image paths], 'val': [...]}`."
+    "Write (once) the synthetic volumes of a run without `data_dir`: `{'train': [image paths], 'val': [...]}`."
     folder, out = Path(folder), {'train': [], 'val': []}
     for split, n, off in (('train', cfg.n_train_volumes, 0), ('val', cfg.n_val_volumes, 10_000)):
-        out[split] = [_write_surface_pair(folder, f'{split}_{i:03d}', cfg.volume_shape, cfg.n_sheets, cfg.sheet_thickness,
+        out[split] = [_write_surface_pair(folder, f'{split}_{i:03d}', cfg.volume_shape, cfg.n_sheets,
+                                          cfg.sheet_thickness,
                                           cfg.noise_std, cfg.seed * 100_000 + off + i) for i in range(n)]
     return out
 
@@ -234,10 +254,12 @@ def surface_splits(cfg: SurfaceConfig, # the run's config
     p = Path(run_dir) / 'splits.json'
     if p.is_file():
         sp = json.loads(p.read_text())
-        return {k: [{'id': f['id'], 'image': Path(f['image']), 'label': Path(f['label'])} for f in v] for k, v in sp.items()}
+        return {k: [{'id': f['id'], 'image': Path(f['image']), 'label': Path(f['label'])} for f in v] for k,
+                v in sp.items()}
     if cfg.data_dir is None:
         vols = surface_volumes(cfg, Path(run_dir) / 'data')
-        fs = [{'id': i.stem, 'image': i, 'label': i.parent.parent / 'train_labels' / i.name} for i in vols['train'] + vols['val']]
+        fs = [{'id': i.stem, 'image': i,
+               'label': i.parent.parent / 'train_labels' / i.name} for i in vols['train'] + vols['val']]
         val = {f.stem for f in vols['val']}
     else:
         fs = [{k: f[k] for k in ('id', 'image', 'label')} for f in surface_files(cfg.data_dir)]
@@ -245,8 +267,10 @@ def surface_splits(cfg: SurfaceConfig, # the run's config
         n = max(1, int(round(len(ids) * cfg.val_fraction)))
         val = set(cfg.val_ids) or {ids[i] for i in np.random.default_rng(cfg.seed).permutation(len(ids))[:n]}
     sp = {'train': [f for f in fs if f['id'] not in val], 'val': [f for f in fs if f['id'] in val]}
-    if not sp['train'] or not sp['val']: raise ValueError(f"splits need at least one train and one val volume, got {sp}")
-    atomic_write_json(p, {k: [{**f, 'image': str(f['image']), 'label': str(f['label'])} for f in v] for k, v in sp.items()})
+    if not sp['train'] or not sp['val']:
+        raise ValueError(f"splits need at least one train and one val volume, got {sp}")
+    atomic_write_json(p, {k: [{**f, 'image': str(f['image']), 'label': str(f['label'])} for f in v] for k,
+                          v in sp.items()})
     return sp
 
 def _cache_dir(cfg: SurfaceConfig, run_dir) -> Path:
@@ -326,10 +350,11 @@ class _Unrank(nn.Module):
     "Map ranked labels (0 background, 1 ignored, 2 surface) back to (0, 1, `ignore_index`) before `loss_fn`."
     def __init__(self, loss_fn, ignore_index):
         super().__init__(); self.loss_fn, self.ignore_index = loss_fn, ignore_index
-    def forward(self, pred, t): return self.loss_fn(pred, torch.where(t == 1, float(self.ignore_index), (t == 2).to(t.dtype)))
+    def forward(self, pred, t): return self.loss_fn(pred, torch.where(t == 1, float(self.ignore_index),
+                                                                      (t == 2).to(t.dtype)))
 
 class SurfaceLoss(nn.Module):
-    "Deep-supervised Dice+CE, plus clDice / skeleton recall / topology loss, plus the boundary loss; ignored label left out."
+    "Deep-supervised Dice+CE, plus clDice / skeleton recall / topology loss, plus the boundary loss; ignored label out."
     def __init__(self, loss: str = 'dice_ce', # one of `SURFACE_LOSSES`
                  topo_weight: float = 0.5, # weight of clDice / skeleton recall / topology loss
                  surface_weight: float = 0.1, # weight of the boundary loss (0: off)
@@ -341,11 +366,13 @@ class SurfaceLoss(nn.Module):
         if loss not in SURFACE_LOSSES: raise ValueError(f"loss={loss!r} must be one of {SURFACE_LOSSES}")
         ig, self.ignore_index = dict(ignore_index=ignore_index), ignore_index
         dce = DiceCELoss(**ig)
-        self.dice_ce = DeepSupervisionLoss(dce if ignore_index is None else _Unrank(dce, ignore_index), downsample='max')
+        self.dice_ce = DeepSupervisionLoss(dce if ignore_index is None else _Unrank(dce, ignore_index),
+                                           downsample='max')
         self.topo = {'dice_ce': lambda: None, 'cldice': lambda: SoftClDiceLoss(iters=3, include_background=True, **ig),
                      'skeleton_recall': lambda: SkeletonRecallLoss(include_background=True, **ig),
                      'topo': lambda: TopoLoss(every_n_steps=topo_interval, **ig)}[loss]()
-        self.boundary = BoundaryLoss(include_background=True, every_n_steps=surface_interval, **ig) if surface_weight > 0 else None
+        self.boundary = BoundaryLoss(include_background=True, every_n_steps=surface_interval,
+                                     **ig) if surface_weight > 0 else None
         self.topo_weight, self.surface_weight = float(topo_weight), float(surface_weight)
 
     def forward(self, pred, label) -> dict:
@@ -355,10 +382,11 @@ class SurfaceLoss(nn.Module):
         terms = {'dice_ce_loss': self.dice_ce(pred, ranked)}
         if self.topo is not None: terms['topo_loss'] = self.topo(outs[0], y)
         if self.boundary is not None: terms['surface_loss'] = self.boundary(outs[0], y)
-        total = terms['dice_ce_loss'] + self.topo_weight * terms.get('topo_loss', 0.0) + self.surface_weight * terms.get('surface_loss', 0.0)
+        total = (terms['dice_ce_loss'] + self.topo_weight * terms.get('topo_loss', 0.0)
+                 + self.surface_weight * terms.get('surface_loss', 0.0))
         return {'loss': total, **terms}
 
-# %% ../../nbs/12c_workflows.surface.ipynb #6c50f8f0
+# %% ../../nbs/12c_workflows.surface.ipynb #ed8697f0
 class SurfaceSample:
     "Per-sample transform of the streamed patches: image × `scale` as float32, label as float32, then `augment`."
     def __init__(self, scale: float, # intensity scale (`SurfaceConfig.intensity_scale`)
@@ -382,7 +410,7 @@ def predict_surface(model: nn.Module, # the trained network (eval mode)
                     cfg: SurfaceConfig, # patch size, overlap, blend mode, TTA, intensity scale
                     progress: bool = False, # a progress bar over the windows
                    ) -> torch.Tensor:
-    "Foreground probability `(D, H, W)`: sliding window with `cfg.blend_mode` blending, averaged over flips when `cfg.tta`."
+    "Foreground probability `(D, H, W)`: sliding window, `cfg.blend_mode` blending, averaged over flips when `cfg.tta`."
     model.eval()
     dev = next(model.parameters()).device
     scale = cfg.intensity_scale
@@ -390,11 +418,11 @@ def predict_surface(model: nn.Module, # the trained network (eval mode)
     if cfg.tta: pred = tta_flips(pred, dims=(0, 1, 2))   # spatial axes D, H, W
     x = image.detach().cpu().numpy() if torch.is_tensor(image) else image   # array-likes are read window by window
     return sliding_window_inference(x, pred, cfg.patch_size, overlap=cfg.overlap, mode=cfg.blend_mode, sw_batch_size=2,
-                                    sw_device=dev, device='cpu', progress=progress)[0, 0]   # the volume stays on the CPU
+                                    sw_device=dev, device='cpu', progress=progress)[0, 0]   # the volume: on the CPU
 
-# %% ../../nbs/12c_workflows.surface.ipynb #19f2bc27
+# %% ../../nbs/12c_workflows.surface.ipynb #86d29214
 class SurfaceValidation(Callback):
-    "Segment and score the validation volumes every `cfg.val_every` epochs; log `val_score` (and parts) for checkpoints."
+    "Segment and score the validation volumes every `cfg.val_every` epochs; log `val_score` (and parts)."
     order = 20   # before the loggers (50) and Checkpoint (60)
     def __init__(self, volumes: list, # `CachedVolume`s of the validation split
                  cfg: SurfaceConfig, # the run's config
@@ -425,14 +453,16 @@ class SurfaceValidation(Callback):
 
 # %% ../../nbs/12c_workflows.surface.ipynb #be7b9d40
 def _surface_train_ds(cfg, volumes):
-    ds = StreamedPatchDataset(volumes, cfg.patch_size, samples_per_volume=max(1, cfg.steps_per_epoch * cfg.batch_size // len(volumes)),
+    n = max(1, cfg.steps_per_epoch * cfg.batch_size // len(volumes))
+    ds = StreamedPatchDataset(volumes, cfg.patch_size, samples_per_volume=n,
                               foreground_ratio=cfg.foreground_ratio, foreground_classes=[1], seed=cfg.seed)
-    return TransformedDataset(ds, SurfaceSample(cfg.intensity_scale, surface_augment(cfg.seed) if cfg.augment else None))
+    return TransformedDataset(ds, SurfaceSample(cfg.intensity_scale,
+                                                surface_augment(cfg.seed) if cfg.augment else None))
 
 def run_surface(config, # a `SurfaceConfig` (or anything `load_config` reads)
                 resume_from: str | Path | None = None, # a run directory or checkpoint to continue
                ) -> Path:
-    "Check `data_dir` (or write synthetic volumes), prepare the cache, train on streamed patches validating whole volumes, score."
+    "Check `data_dir` (or write synthetic data), prepare the cache, train on streamed patches validating whole volumes."
     cfg = load_config(config, 'surface')
     if cfg.data_dir is not None:
         bad = [r for r in check_surface_data(cfg.data_dir, cfg) if r['problems']]
@@ -440,16 +470,20 @@ def run_surface(config, # a `SurfaceConfig` (or anything `load_config` reads)
     with _run_start(cfg, 'surface', resume_from) as (cfg, rd):
         sp = surface_splits(cfg, rd)
         train, val = surface_cached(cfg, sp['train'], rd), surface_cached(cfg, sp['val'], rd)
-        dl = make_loader(_surface_train_ds(cfg, train), batch_size=cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
+        dl = make_loader(_surface_train_ds(cfg, train), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                         seed=cfg.seed,
                          **_loader_kw(cfg))
         mon = 'val_score'
-        cbs = ([EMA(cfg.ema_decay)] if cfg.ema_decay else []) + ([GradAccum(cfg.grad_accum)] if cfg.grad_accum > 1 else []) + \
-              ([GradClip(cfg.grad_clip)] if cfg.grad_clip else []) + [SurfaceValidation(val, cfg), Checkpoint(mon, 'max', cfg.save_top_k)] + \
-              ([EarlyStopping(mon, cfg.early_stop_patience, mode='max')] if cfg.early_stop_patience else [])
+        cbs = [EMA(cfg.ema_decay)] if cfg.ema_decay else []
+        cbs += [GradAccum(cfg.grad_accum)] if cfg.grad_accum > 1 else []
+        cbs += ([GradClip(cfg.grad_clip)] if cfg.grad_clip else []) + [SurfaceValidation(val, cfg)]
+        cbs += [Checkpoint(mon, 'max', cfg.save_top_k)]
+        cbs += [EarlyStopping(mon, cfg.early_stop_patience, mode='max')] if cfg.early_stop_patience else []
         stats = {'volumes': {k: [f['id'] for f in v] for k, v in sp.items()}, 'data_dir': cfg.data_dir,
                  'cache_dir': str(_cache_dir(cfg, rd)), 'shapes': {f['id']: list(cv.shape) for k in sp for f, cv in
                                                                     zip(sp[k], train if k == 'train' else val)}}
-        _fit(cfg, surface_model(cfg), dl, None, SurfaceLoss(cfg.loss, cfg.topo_weight, cfg.surface_weight, cfg.surface_interval,
+        _fit(cfg, surface_model(cfg), dl, None, SurfaceLoss(cfg.loss, cfg.topo_weight, cfg.surface_weight,
+                                                            cfg.surface_interval,
                                                              cfg.ignore_index, cfg.topo_interval), rd,
              callbacks=cbs, resume_from=resume_from, dataset_stats=stats, input_key='image', target_key='label',
              steps_per_epoch=cfg.steps_per_epoch, max_runtime_s=cfg.max_runtime_s)
@@ -459,7 +493,7 @@ def run_surface(config, # a `SurfaceConfig` (or anything `load_config` reads)
 # %% ../../nbs/12c_workflows.surface.ipynb #6d0d5953
 def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surface`
                     ) -> dict:
-    "Segment the validation volumes with `surface_predict` (as `medlab infer` does) on `cfg.device`; post-process, score."
+    "Segment the validation volumes with `surface_predict` (as `medlab infer`) on `cfg.device`; post-process, score."
     cfg = load_config(run_dir, 'surface')
     dev = str(get_device(cfg.device))
     with torch_threads(cfg.num_threads):
@@ -474,8 +508,10 @@ def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surf
         o, r, b = _mean_scores(ours), _mean_scores(raw), _mean_scores(base)
         scores = {'checkpoint': best_checkpoint(run_dir).name, **o, 'score_before_postprocessing': r['score'],
                   'baseline': 'all background', **{f'baseline_{k}': v for k, v in b.items()}}
-        z = int(np.asarray(lab == 1).reshape(lab.shape[0], -1).sum(1).argmax())   # the depth slice with the most surface
-        _plot(run_dir, 'surface_overlay.png', overlay_mask(np.asarray(img[z], np.float32) * cfg.intensity_scale, prob[z]))
+        z = int(np.asarray(lab == 1).reshape(lab.shape[0],
+                                             -1).sum(1).argmax())   # the depth slice with the most surface
+        _plot(run_dir, 'surface_overlay.png', overlay_mask(np.asarray(img[z], np.float32) * cfg.intensity_scale,
+                                                           prob[z]))
     return _finish(run_dir, scores)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #5fc6fc67
@@ -492,7 +528,7 @@ def surface_predict(run_dir: str | Path, # a run directory written by `run_surfa
     model, _ = load_run_model(run_dir, surface_model(cfg), ema=cfg.ema_decay is not None, device=device)
     with torch_threads(cfg.num_threads): return predict_surface(model, inputs, cfg, progress)
 
-# %% ../../nbs/12c_workflows.surface.ipynb #5fffac3b
+# %% ../../nbs/12c_workflows.surface.ipynb #6b14e9d5
 def _infer_mask(run_dir, src: Path, out: Path, **overrides) -> Path:
     "The post-processed uint8 mask of one volume file, written as a `.tif` in the file's own voxel order."
     import tifffile
@@ -501,7 +537,8 @@ def _infer_mask(run_dir, src: Path, out: Path, **overrides) -> Path:
     if vol.array.ndim != 3: raise ValueError(f"input {str(src)!r} is not a 3-D volume")
     canon, flip = _canonical_axes(vol.affine)
     prob = surface_predict(run_dir, np.ascontiguousarray(_to_canonical(vol.array, canon, flip)), **overrides).numpy()
-    mask = _from_canonical(postprocess_surface(prob, cfg.threshold, cfg.min_component, cfg.max_hole).astype(np.uint8), canon, flip)
+    mask = _from_canonical(postprocess_surface(prob, cfg.threshold, cfg.min_component, cfg.max_hole).astype(np.uint8),
+                           canon, flip)
     buf = __import__('io').BytesIO(); tifffile.imwrite(buf, mask); atomic_write_bytes(out, buf.getvalue())
     return out
 
@@ -521,12 +558,13 @@ def surface_infer(run_dir: str | Path, # a run directory written by `run_surface
     if out.name.lower().endswith(('.tif', '.tiff')): return _infer_mask(run_dir, src, out, **overrides)
     return volume_infer(run_dir, src, out, surface_predict, **overrides)
 
-# %% ../../nbs/12c_workflows.surface.ipynb #75cb8ebd
+# %% ../../nbs/12c_workflows.surface.ipynb #a0ec768f
 def surface_plan(config, # a `SurfaceConfig` (or anything `load_config` reads)
                 ):
     "Estimated device memory of one training step of the config's model, batch and patch (`medlab plan`)."
     cfg = load_config(config, 'surface')
-    return estimate_memory(surface_model(cfg), cfg.patch_size, cfg.batch_size, amp=cfg.amp, checkpointing=cfg.checkpointing)
+    return estimate_memory(surface_model(cfg), cfg.patch_size, cfg.batch_size, amp=cfg.amp,
+                           checkpointing=cfg.checkpointing)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #59a9724a
 #| eval: false
