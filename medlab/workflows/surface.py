@@ -30,14 +30,15 @@ from ..metrics import (betti_errors, surface_detection_score, variation_of_infor
                             remove_small_components)
 from ..models import DeepSupervisionLoss, ResidualUNet3D, estimate_memory
 from ..patches import BLEND_MODES, sliding_window_inference, tta_flips
-from ..train import EMA, Callback, Checkpoint, EarlyStopping, GradAccum, GradClip
+from ..train import EMA, Callback, Checkpoint, EarlyStopping, GradAccum, GradClip, load_model
 from ..viz import overlay_mask
 
 # %% auto #0
 __all__ = ['SURFACE_LOSSES', 'SurfaceConfig', 'surface_files', 'SurfaceDataError', 'check_surface_data', 'surface_synth',
            'surface_volumes', 'surface_splits', 'surface_cached', 'load_surface_pair', 'surface_augment',
            'score_surface', 'postprocess_surface', 'SurfaceLoss', 'SurfaceSample', 'surface_model', 'predict_surface',
-           'SurfaceValidation', 'run_surface', 'evaluate_surface', 'surface_predict', 'surface_infer', 'surface_plan']
+           'SurfaceValidation', 'run_surface', 'evaluate_surface', 'surface_best', 'surface_predict', 'surface_infer',
+           'surface_plan']
 
 # %% ../../nbs/12c_workflows.surface.ipynb #86f886c5
 @dataclass
@@ -129,7 +130,7 @@ class SurfaceConfig(WorkflowConfig):
 
 SURFACE_LOSSES = ('dice_ce', 'cldice', 'skeleton_recall', 'topo')
 
-# %% ../../nbs/12c_workflows.surface.ipynb #f13c36e5
+# %% ../../nbs/12c_workflows.surface.ipynb #534c3c9a
 _VOL_EXT = ('.tif', '.tiff', '.nii.gz', '.nii', '.npy', '.npz', '.zarr')
 
 def _split_ext(name: str):
@@ -170,7 +171,7 @@ def surface_files(data_dir: str | Path, # a folder in one of the three layouts (
                          "imagesTr/<case>_0000.nii.gz + labelsTr/<case>.nii.gz, or image_<id>.* + label_<id>.*")
     return [{'id': k, 'image': Path(i), 'label': Path(l), 'layout': layout} for k, i, l in items]
 
-# %% ../../nbs/12c_workflows.surface.ipynb #a5981a0f
+# %% ../../nbs/12c_workflows.surface.ipynb #60e58f2f
 class SurfaceDataError(ValueError):
     "A surface data folder has problems: `rows` are `check_surface_data`'s rows with a problem."
     def __init__(self, data_dir, rows):
@@ -386,7 +387,7 @@ class SurfaceLoss(nn.Module):
                  + self.surface_weight * terms.get('surface_loss', 0.0))
         return {'loss': total, **terms}
 
-# %% ../../nbs/12c_workflows.surface.ipynb #ed8697f0
+# %% ../../nbs/12c_workflows.surface.ipynb #fee751fd
 class SurfaceSample:
     "Per-sample transform of the streamed patches: image × `scale` as float32, label as float32, then `augment`."
     def __init__(self, scale: float, # intensity scale (`SurfaceConfig.intensity_scale`)
@@ -420,7 +421,7 @@ def predict_surface(model: nn.Module, # the trained network (eval mode)
     return sliding_window_inference(x, pred, cfg.patch_size, overlap=cfg.overlap, mode=cfg.blend_mode, sw_batch_size=2,
                                     sw_device=dev, device='cpu', progress=progress)[0, 0]   # the volume: on the CPU
 
-# %% ../../nbs/12c_workflows.surface.ipynb #86d29214
+# %% ../../nbs/12c_workflows.surface.ipynb #5ebfc271
 class SurfaceValidation(Callback):
     "Segment and score the validation volumes every `cfg.val_every` epochs; log `val_score` (and parts)."
     order = 20   # before the loggers (50) and Checkpoint (60)
@@ -506,7 +507,7 @@ def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surf
             sc = lambda m: score_surface(m, lab, cfg.tolerance_mm, cfg.ignore_index)
             ours.append(sc(mask)); raw.append(sc(prob > cfg.threshold)); base.append(sc(np.zeros(lab.shape, bool)))
         o, r, b = _mean_scores(ours), _mean_scores(raw), _mean_scores(base)
-        scores = {'checkpoint': best_checkpoint(run_dir).name, **o, 'score_before_postprocessing': r['score'],
+        scores = {'checkpoint': surface_best(run_dir).name, **o, 'score_before_postprocessing': r['score'],
                   'baseline': 'all background', **{f'baseline_{k}': v for k, v in b.items()}}
         z = int(np.asarray(lab == 1).reshape(lab.shape[0],
                                              -1).sum(1).argmax())   # the depth slice with the most surface
@@ -515,6 +516,12 @@ def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surf
     return _finish(run_dir, scores)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #5fc6fc67
+def surface_best(run_dir: str | Path, # a run directory written by `run_surface`
+                ) -> Path:
+    "The run's best checkpoint: the highest `val_score` (older runs ranked by `train_loss`: the lowest)."
+    ck = Path(run_dir) / 'checkpoints'
+    return best_checkpoint(run_dir, 'max' if any(ck.glob('best-*val_score=*.pt')) else 'min')
+
 _SURFACE_OVERRIDES = {'patch_size': 'patch_size', 'overlap': 'overlap', 'mode': 'blend_mode', 'tta': 'tta'}
 
 def surface_predict(run_dir: str | Path, # a run directory written by `run_surface`
@@ -525,10 +532,11 @@ def surface_predict(run_dir: str | Path, # a run directory written by `run_surfa
                    ) -> torch.Tensor:
     "Foreground probability `(D, H, W)` from the run's best (EMA) weights, exactly as `evaluate_surface` predicts."
     cfg = apply_overrides(load_config(run_dir, 'surface'), overrides, _SURFACE_OVERRIDES)
-    model, _ = load_run_model(run_dir, surface_model(cfg), ema=cfg.ema_decay is not None, device=device)
+    model = load_model(surface_best(run_dir), model=surface_model(cfg), ema=cfg.ema_decay is not None)
+    model = model.to(device or 'cpu').eval()
     with torch_threads(cfg.num_threads): return predict_surface(model, inputs, cfg, progress)
 
-# %% ../../nbs/12c_workflows.surface.ipynb #6b14e9d5
+# %% ../../nbs/12c_workflows.surface.ipynb #6afebf33
 def _infer_mask(run_dir, src: Path, out: Path, **overrides) -> Path:
     "The post-processed uint8 mask of one volume file, written as a `.tif` in the file's own voxel order."
     import tifffile
@@ -558,7 +566,7 @@ def surface_infer(run_dir: str | Path, # a run directory written by `run_surface
     if out.name.lower().endswith(('.tif', '.tiff')): return _infer_mask(run_dir, src, out, **overrides)
     return volume_infer(run_dir, src, out, surface_predict, **overrides)
 
-# %% ../../nbs/12c_workflows.surface.ipynb #a0ec768f
+# %% ../../nbs/12c_workflows.surface.ipynb #9a9a0475
 def surface_plan(config, # a `SurfaceConfig` (or anything `load_config` reads)
                 ):
     "Estimated device memory of one training step of the config's model, batch and patch (`medlab plan`)."
