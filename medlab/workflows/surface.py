@@ -5,8 +5,10 @@
 # %% ../../nbs/12c_workflows.surface.ipynb #cd8c0929
 from __future__ import annotations
 
-import io
+import json
+import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -15,49 +17,61 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import atomic_write_bytes, check_int, check_range, torch_threads
-from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint, load_config, register, _finish, _fit,
-                                   _loader_kw, _mean_scores, _plot, _run_start, workflow_model)
+from ..core import atomic_write_bytes, atomic_write_json, check_int, check_range, get_device, torch_threads
+from .base import (WorkflowConfig, apply_overrides, load_run_model, volume_infer, best_checkpoint,
+                                   load_config, register, workflow_model, _finish, _fit, _loader_kw, _mean_scores,
+                                   _plot, _run_start, _canonical_axes, _to_canonical, _from_canonical)
 from ..augment import Compose, RandAffine, RandElastic, RandGamma, RandNoise, RandPatchDropout, RandSliceJitter
-from ..data import RandomPatchDataset, VolumeCache, make_loader, synthetic_surface_volume
-from ..losses import BoundaryLoss, DiceCELoss, SkeletonRecallLoss, SoftClDiceLoss
-from ..metrics import betti_errors, surface_detection_score, variation_of_information
+from ..data import StreamedPatchDataset, TransformedDataset, make_loader, synthetic_surface_volume
+from ..volumes import CachedVolume, check_volumes, load_volume, prepare_cache
+from ..losses import BoundaryLoss, DiceCELoss, SkeletonRecallLoss, SoftClDiceLoss, TopoLoss
+from ..memory import estimate_memory
+from ..metrics import (betti_errors, surface_detection_score, variation_of_information, fill_holes,
+                            remove_small_components)
 from ..models import DeepSupervisionLoss, ResidualUNet3D, seg_output
 from ..patches import BLEND_MODES, sliding_window_inference, tta_flips
-from ..train import EMA, GradAccum, GradClip, load_model
+from ..train import EMA, Callback, Checkpoint, EarlyStopping, GradAccum, GradClip, load_model
 from ..viz import overlay_mask
-from ..data import TransformedDataset
-from ..metrics import fill_holes, remove_small_components
-from ..data import save_volume
 
 # %% auto #0
-__all__ = ['SurfaceConfig', 'surface_volumes', 'load_surface_pair', 'surface_augment', 'score_surface', 'postprocess_surface',
-           'SurfaceLoss', 'surface_model', 'run_surface', 'predict_surface', 'evaluate_surface', 'surface_predict',
-           'surface_infer', 'surface_synth', 'check_surface_network']
+__all__ = ['SURFACE_LOSSES', 'SurfaceConfig', 'surface_files', 'SurfaceDataError', 'check_surface_data', 'surface_synth',
+           'surface_volumes', 'surface_splits', 'surface_cached', 'load_surface_pair', 'surface_augment',
+           'score_surface', 'postprocess_surface', 'SurfaceLoss', 'SurfaceSample', 'surface_model', 'predict_surface',
+           'SurfaceValidation', 'run_surface', 'evaluate_surface', 'surface_best', 'surface_predict', 'surface_infer',
+           'surface_plan', 'check_surface_network']
 
 # %% ../../nbs/12c_workflows.surface.ipynb #86f886c5
 @dataclass
 class SurfaceConfig(WorkflowConfig):
-    "The surface seed (`002_*`): ResidualUNet3D on random patches, topology losses, sliding-window + TTA + post-processing."
+    "The surface seed (`002_*`): ResidualUNet3D on streamed patches, topology losses, sliding window + TTA + cleanup."
     workflow: ClassVar[str] = 'surface'
     name: str = 'surface'
-    volume_shape: tuple[int, int, int] = (160, 272, 272) # `(D, H, W)` of each synthetic volume
-    n_train_volumes: int = 8 # training volumes (served by a `VolumeCache`)
-    n_val_volumes: int = 2 # validation volumes, segmented whole
+    volume_shape: tuple[int, int, int] = (160, 272, 272) # `(D, H, W)` of each synthetic volume (no `data_dir`)
+    n_train_volumes: int = 8 # synthetic training volumes
+    n_val_volumes: int = 2 # synthetic validation volumes, segmented whole
     n_sheets: int = 4 # sheets per volume
     sheet_thickness: float = 3.0 # voxels
     noise_std: float = 0.3 # image noise
+    val_ids: tuple[str, ...] = () # `data_dir`: the validation volumes' ids (empty: draw `val_fraction` of them)
+    val_fraction: float = 0.2 # `data_dir`: share of the volumes held out for validation (at least one)
+    val_every: int = 1 # segment and score the validation volumes every this many epochs
+    save_top_k: int = 3 # best checkpoints kept, by validation score
+    early_stop_patience: int | None = None # stop after this many validations without improvement (`None`: never)
+    cache_dir: str | None = None # prepared `.npy` cache (`None`: `$MEDLAB_CACHE_DIR` or `~/.cache/medlab/prepared`)
+    ignore_index: int | None = 2 # label value that takes no part in losses and metrics (`None`: labels are 0/1)
+    intensity_scale: float = 1 / 255 # images are multiplied by this (uint8 TIFF to [0, 1])
     patch_size: tuple[int, int, int] = (72, 136, 136) # the seed's patch
     stride: tuple[int, int, int] = (36, 104, 104) # the seed's sliding-window stride at inference
-    foreground_ratio: float = 0.5 # probability that a patch is centred on a foreground voxel
-    cache_size: int = 50 # `VolumeCache` volumes kept (the seed's `max_size=50`)
+    foreground_ratio: float = 0.5 # probability that a patch is centred on a surface voxel
+    cache_size: int = 50 # kept for old configs (the streamed dataset reads patches from memory maps)
     augment: bool = True # elastic, anisotropic scaling, slice jitter, patch dropout, gamma and noise
     base_channels: int = 40 # `ResidualUNet3D` width
     depth: int = 4 # `ResidualUNet3D` levels (the patch must divide by `2**(depth-1)`)
     deep_supervision: bool = True
     checkpointing: bool = False # activation checkpointing (the seed's full run used it)
-    loss: str = 'dice_ce' # `'dice_ce'`, `'cldice'` or `'skeleton_recall'` (each added to Dice+CE)
-    topo_weight: float = 0.5 # weight of clDice / skeleton recall
+    loss: str = 'dice_ce' # `'dice_ce'`, `'cldice'`, `'skeleton_recall'` or `'topo'` (each added to Dice+CE)
+    topo_weight: float = 0.5 # weight of clDice / skeleton recall / the topology loss
+    topo_interval: int = 16 # `loss='topo'`: the persistent-homology loss runs every this many steps
     surface_weight: float = 0.1 # weight of the surface-distance (boundary) loss
     surface_interval: int = 16 # the boundary loss runs every this many steps (the seed's 16)
     batch_size: int = 2
@@ -66,7 +80,7 @@ class SurfaceConfig(WorkflowConfig):
     max_runtime_s: float | None = 48 * 3600.0 # stop cleanly after this long (the seed's 48 h cap)
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    ema_decay: float | None = 0.999 # EMA of the weights (`None`: off); evaluation uses the EMA weights
+    ema_decay: float | None = 0.999 # EMA of the weights (`None`: off); validation and evaluation use the EMA weights
     grad_accum: int = 1 # batches per optimizer step
     grad_clip: float | None = 1.0 # gradient norm clip (`None`: off)
     overlap: float = 0.5 # sliding-window overlap at inference
@@ -77,55 +91,219 @@ class SurfaceConfig(WorkflowConfig):
     max_hole: int | None = None # post-processing: fill holes up to this size (`None`: all enclosed holes)
     tolerance_mm: float = 2.0 # surface Dice tolerance
 
-    _ci: ClassVar[dict] = dict(volume_shape=(16, 32, 32), n_train_volumes=2, n_val_volumes=1, n_sheets=2, sheet_thickness=2.0,
+    _ci: ClassVar[dict] = dict(volume_shape=(16, 32, 32), n_train_volumes=2, n_val_volumes=1, n_sheets=2,
+                               sheet_thickness=2.0,
                                noise_std=0.3, patch_size=(16, 16, 16), stride=(8, 8, 8), base_channels=8, depth=3,
                                batch_size=2, epochs=6, steps_per_epoch=12, max_runtime_s=600.0, lr=3e-3, ema_decay=0.9,
-                               grad_accum=2, surface_interval=4, min_component=16, num_threads=1)
-    _full: ClassVar[dict] = dict(patch_size=(72, 136, 136), stride=(36, 104, 104), base_channels=40, depth=4, batch_size=2,
+                               grad_accum=2, surface_interval=4, topo_interval=4, min_component=16, num_threads=1)
+    _full: ClassVar[dict] = dict(patch_size=(72, 136, 136), stride=(36, 104, 104), base_channels=40, depth=4,
+                                 batch_size=2,
                                  epochs=32, steps_per_epoch=4000, checkpointing=True)
 
     def check(self):
-        check_int(self.n_train_volumes, 'n_train_volumes', 1); check_int(self.n_val_volumes, 'n_val_volumes', 1)
-        check_int(self.n_sheets, 'n_sheets', 1); check_int(self.cache_size, 'cache_size', 1)
-        check_int(self.base_channels, 'base_channels', 1); check_int(self.depth, 'depth', 1)
-        check_int(self.steps_per_epoch, 'steps_per_epoch', 1); check_int(self.grad_accum, 'grad_accum', 1)
-        check_int(self.surface_interval, 'surface_interval', 1); check_int(self.min_component, 'min_component', 0)
-        check_range(self.foreground_ratio, 'foreground_ratio', 0, 1); check_range(self.overlap, 'overlap', 0, 1, hi_inclusive=False)
-        check_range(self.threshold, 'threshold', 0, 1)
+        for k, lo in (('n_train_volumes', 1), ('n_val_volumes', 1), ('n_sheets', 1), ('cache_size', 1),
+                      ('base_channels', 1),
+                      ('depth', 1), ('steps_per_epoch', 1), ('grad_accum', 1), ('surface_interval', 1),
+                      ('topo_interval', 1), ('min_component', 0), ('val_every', 1), ('save_top_k', 0)):
+            check_int(getattr(self, k), k, lo)
+        if self.early_stop_patience is not None: check_int(self.early_stop_patience, 'early_stop_patience', 1)
+        check_range(self.foreground_ratio, 'foreground_ratio', 0, 1); check_range(self.overlap, 'overlap', 0, 1,
+                                                                                  hi_inclusive=False)
+        check_range(self.threshold, 'threshold', 0, 1); check_range(self.val_fraction, 'val_fraction', 0, 1,
+                                                                    lo_inclusive=False,
+                                                                    hi_inclusive=False)
+        check_range(self.intensity_scale, 'intensity_scale', 0, None, lo_inclusive=False)
+        if self.ignore_index is not None and self.ignore_index in (0, 1):
+            raise ValueError(f"ignore_index={self.ignore_index} must not be 0 or 1 (background and surface); "
+                             "use 2 or None")
         if self.blend_mode not in BLEND_MODES:
             raise ValueError(f"blend_mode={self.blend_mode!r} must be one of {sorted(BLEND_MODES)}")
-        if self.loss not in ('dice_ce', 'cldice', 'skeleton_recall'):
-            raise ValueError(f"loss={self.loss!r} must be 'dice_ce', 'cldice' or 'skeleton_recall'")
+        if self.loss not in SURFACE_LOSSES: raise ValueError(f"loss={self.loss!r} must be one of {SURFACE_LOSSES}")
         m = 2 ** (self.depth - 1)
         bad = [p for p in self.patch_size if p % m]
-        if bad: raise ValueError(f"patch_size={self.patch_size} must be divisible by 2**(depth-1)={m} on every axis (depth={self.depth})")
-        if any(v < p for v, p in zip(self.volume_shape, self.patch_size)):
+        if bad: raise ValueError(f"patch_size={self.patch_size} must be divisible by 2**(depth-1)={m} on every axis "
+                                 f"(depth={self.depth})")
+        if self.data_dir is None and any(v < p for v, p in zip(self.volume_shape, self.patch_size)):
             raise ValueError(f"volume_shape={self.volume_shape} is smaller than patch_size={self.patch_size}")
-        if self.ema_decay is not None: check_range(self.ema_decay, 'ema_decay', 0, 1, lo_inclusive=False, hi_inclusive=False)
+        if self.ema_decay is not None: check_range(self.ema_decay, 'ema_decay', 0, 1, lo_inclusive=False,
+                                                   hi_inclusive=False)
 
-# %% ../../nbs/12c_workflows.surface.ipynb #27df460b
-def surface_volumes(cfg: SurfaceConfig, # the run's config
-                    folder: str | Path, # where the `.npz` volumes are written (if absent) and read from
-                   ) -> dict:
-    "Write (once) and list the synthetic train/val volumes: `{'train': [paths], 'val': [paths]}`."
-    folder = Path(folder); out = {'train': [], 'val': []}
-    for split, n, off in (('train', cfg.n_train_volumes, 0), ('val', cfg.n_val_volumes, 10_000)):
-        for i in range(n):
-            p = folder / f'{split}_{i:03d}.npz'
-            if not p.is_file():
-                img, lab = synthetic_surface_volume(cfg.volume_shape, cfg.n_sheets, cfg.sheet_thickness, cfg.noise_std, seed=cfg.seed * 100_000 + off + i)
-                buf = io.BytesIO(); np.savez(buf, image=img, label=lab); atomic_write_bytes(p, buf.getvalue())
-            out[split].append(p)
+SURFACE_LOSSES = ('dice_ce', 'cldice', 'skeleton_recall', 'topo')
+
+# %% ../../nbs/12c_workflows.surface.ipynb #534c3c9a
+_VOL_EXT = ('.tif', '.tiff', '.nii.gz', '.nii', '.npy', '.npz', '.zarr')
+
+def _split_ext(name: str):
+    low = name.lower()
+    ext = next((e for e in _VOL_EXT if low.endswith(e)), None)
+    return (name[:-len(ext)], name[-len(ext):]) if ext else (None, None)
+
+def _layout_items(d: Path):
+    "(layout, [(id, image, label)]) of the first layout found in `d`."
+    ls = lambda sub: sorted(p for p in (d / sub).iterdir() if _split_ext(p.name)[0]) if (d / sub).is_dir() else []
+    if (d / 'train_images').is_dir():
+        imgs, labs = {p.name: p for p in ls('train_images')}, {p.name: p for p in ls('train_labels')}
+        return 'vesuvius', [(_split_ext(n)[0], imgs.get(n), labs.get(n, d / 'train_labels' / n))
+                            for n in sorted(imgs | labs)]
+    if (d / 'imagesTr').is_dir():
+        imgs = {_split_ext(p.name)[0].removesuffix('_0000'): p for p in ls('imagesTr')}
+        labs = {_split_ext(p.name)[0]: p for p in ls('labelsTr')}
+        ext = lambda k: _split_ext((imgs.get(k) or labs[k]).name)[1]
+        return 'nnunet', [(k, imgs.get(k, d / 'imagesTr' / f'{k}_0000{ext(k)}'),
+                           labs.get(k, d / 'labelsTr' / f'{k}{ext(k)}'))
+                          for k in sorted(imgs | labs)]
+    files = [p for p in sorted(d.iterdir()) if _split_ext(p.name)[0]]
+    imgs = {_split_ext(p.name)[0][6:]: p for p in files if p.name.startswith('image_')}
+    labs = {_split_ext(p.name)[0][6:]: p for p in files if p.name.startswith('label_')}
+    ext = lambda k: _split_ext((imgs.get(k) or labs[k]).name)[1]
+    return 'image_label', [(k, imgs.get(k, d / f'image_{k}{ext(k)}'), labs.get(k, d / f'label_{k}{ext(k)}'))
+                           for k in sorted(imgs | labs)]
+
+def surface_files(data_dir: str | Path, # a folder in one of the three layouts (see the chapter's introduction)
+                 ) -> list[dict]:
+    "`[{'id', 'image', 'label', 'layout'}]` sorted by id; a missing side is its expected path (which does not exist)."
+    d = Path(data_dir)
+    if not d.is_dir(): raise FileNotFoundError(f"data_dir={str(d)!r} is not a folder")
+    layout, items = _layout_items(d)
+    if not items:
+        raise ValueError(f"data_dir={str(d)!r} holds no volumes; expected train_images/<id>.tif + "
+                         "train_labels/<id>.tif, "
+                         "imagesTr/<case>_0000.nii.gz + labelsTr/<case>.nii.gz, or image_<id>.* + label_<id>.*")
+    return [{'id': k, 'image': Path(i), 'label': Path(l), 'layout': layout} for k, i, l in items]
+
+# %% ../../nbs/12c_workflows.surface.ipynb #60e58f2f
+class SurfaceDataError(ValueError):
+    "A surface data folder has problems: `rows` are `check_surface_data`'s rows with a problem."
+    def __init__(self, data_dir, rows):
+        self.rows = rows
+        lines = [f"  {r['file']}: {'; '.join(r['problems'])}" for r in rows]
+        super().__init__(f"data_dir={str(data_dir)!r} has {len(rows)} problem(s):\n" + '\n'.join(lines))
+
+def check_surface_data(data_dir: str | Path, # a folder in one of `surface_files`' layouts
+                       config=None, # a `SurfaceConfig` (patch size, splits, `ignore_index`); `None`: the defaults
+                      ) -> list[dict]:
+    "One row per volume (`file, status, problems, shape, dtype, spacing_mm, axes, label_values`), problems first."
+    cfg = SurfaceConfig() if config is None else load_config(config, 'surface')
+    fs = surface_files(data_dir)
+    allowed = {0, 1} | ({cfg.ignore_index} if cfg.ignore_index is not None else set())
+    rows = check_volumes([(f['image'], f['label']) for f in fs if f['image'].exists()], allowed_labels=allowed)
+    rows += [{'image': str(f['image']), 'label': str(f['label']),
+              'problems': [f"image file missing: {str(f['image'])!r}"]}
+             for f in fs if not f['image'].exists()]
+    ok = [r for r in rows if not r['problems']]
+    for key in ('spacing_mm', 'axes'):
+        common = Counter(r[key] for r in ok).most_common(1)
+        for r in ok if common else []:
+            if r[key] != common[0][0]:
+                r['problems'].append(f"{key} {r[key]} differs from the folder's most common {common[0][0]}")
+    for r in rows:
+        if r.get('shape') and any(s < p for s, p in zip(r['shape'], cfg.patch_size)):
+            r['problems'].append(f"shape {r['shape']} is smaller than patch_size={cfg.patch_size}")
+    ids = {str(f['image']): f['id'] for f in fs}
+    missing = sorted(set(cfg.val_ids) - set(ids.values()))
+    if missing: rows.append({'image': str(data_dir), 'problems': [f"val_ids {missing} are not in the folder"]})
+    if len(fs) < 2: rows.append({'image': str(data_dir),
+                                 'problems': [f"{len(fs)} volume(s): need at least 2 (train + val)"]})
+    out = [{'file': r['image'], 'id': ids.get(r['image']), 'status': 'problem' if r['problems'] else 'ok',
+            'problems': r['problems'], **{k: r.get(k) for k in ('label', 'shape', 'dtype', 'spacing_mm', 'axes',
+                                                                'label_values')}}
+           for r in rows]
+    return sorted(out, key=lambda r: r['status'] == 'ok')
+
+# %% ../../nbs/12c_workflows.surface.ipynb #fe85feda
+def _write_surface_pair(folder: Path, vid: str, shape, n_sheets, thickness, noise_std, seed) -> Path:
+    "One synthetic volume as `train_images/<vid>.tif` + `train_labels/<vid>.tif` (uint8); the image path."
+    import tifffile
+    img, lab = synthetic_surface_volume(shape, n_sheets, thickness, noise_std, seed=seed)
+    out = folder / 'train_images' / f'{vid}.tif'
+    for sub, a in (('train_labels', lab.astype(np.uint8)), ('train_images', np.clip((img + 1) * 85, 0,
+                                                                                    255).astype(np.uint8))):
+        p = folder / sub / f'{vid}.tif'
+        if not p.is_file():
+            buf = __import__('io').BytesIO(); tifffile.imwrite(buf, a); atomic_write_bytes(p, buf.getvalue())
     return out
 
-# %% ../../nbs/12c_workflows.surface.ipynb #5e20cab5
-def _load_pair(path):
-    with np.load(path, allow_pickle=False) as z: return z['image'], z['label']
+def surface_synth(out: str | Path, # folder to write into
+                  seed: int = 0, # seeds every draw
+                  preset: str = 'ci', # `'ci'` (small) or `'full'` (the seed's sizes)
+                  count: int | None = None, # image/label pairs (`None`: the preset's)
+                 ) -> list[Path]:
+    "Synthetic image/label pairs in the Vesuvius layout: `train_images/<id>.tif`, `train_labels/<id>.tif` (`uint8`)."
+    full, files = preset == 'full', []
+    for v in range(count or (4 if full else 5)):
+        p = _write_surface_pair(Path(out), f'{v:03d}', (160, 272, 272) if full else (24, 48, 48), 3, 2.0, 0.3,
+                                seed * 1000 + v)
+        files += [p, p.parent.parent / 'train_labels' / p.name]
+    return files
 
-def load_surface_pair(path, # an `.npz` with `image` and `label`
+def surface_volumes(cfg: SurfaceConfig, # the run's config
+                    folder: str | Path, # where the synthetic TIFFs are written (if absent) and read from
+                   ) -> dict:
+    "Write (once) the synthetic volumes of a run without `data_dir`: `{'train': [image paths], 'val': [...]}`."
+    folder, out = Path(folder), {'train': [], 'val': []}
+    for split, n, off in (('train', cfg.n_train_volumes, 0), ('val', cfg.n_val_volumes, 10_000)):
+        out[split] = [_write_surface_pair(folder, f'{split}_{i:03d}', cfg.volume_shape, cfg.n_sheets,
+                                          cfg.sheet_thickness,
+                                          cfg.noise_std, cfg.seed * 100_000 + off + i) for i in range(n)]
+    return out
+
+# %% ../../nbs/12c_workflows.surface.ipynb #27df460b
+def surface_splits(cfg: SurfaceConfig, # the run's config
+                   run_dir: str | Path, # `splits.json` is written (or read back) here
+                  ) -> dict:
+    "`{'train': [{'id', 'image', 'label'}], 'val': [...]}` of the run, from `splits.json` when the run has one."
+    p = Path(run_dir) / 'splits.json'
+    if p.is_file():
+        sp = json.loads(p.read_text())
+        return {k: [{'id': f['id'], 'image': Path(f['image']), 'label': Path(f['label'])} for f in v] for k,
+                v in sp.items()}
+    if cfg.data_dir is None:
+        vols = surface_volumes(cfg, Path(run_dir) / 'data')
+        fs = [{'id': i.stem, 'image': i,
+               'label': i.parent.parent / 'train_labels' / i.name} for i in vols['train'] + vols['val']]
+        val = {f.stem for f in vols['val']}
+    else:
+        fs = [{k: f[k] for k in ('id', 'image', 'label')} for f in surface_files(cfg.data_dir)]
+        ids = [f['id'] for f in fs]
+        n = max(1, int(round(len(ids) * cfg.val_fraction)))
+        val = set(cfg.val_ids) or {ids[i] for i in np.random.default_rng(cfg.seed).permutation(len(ids))[:n]}
+    sp = {'train': [f for f in fs if f['id'] not in val], 'val': [f for f in fs if f['id'] in val]}
+    if not sp['train'] or not sp['val']:
+        raise ValueError(f"splits need at least one train and one val volume, got {sp}")
+    atomic_write_json(p, {k: [{**f, 'image': str(f['image']), 'label': str(f['label'])} for f in v] for k,
+                          v in sp.items()})
+    return sp
+
+def _cache_dir(cfg: SurfaceConfig, run_dir) -> Path:
+    if cfg.cache_dir: return Path(cfg.cache_dir)
+    if cfg.data_dir is None: return Path(run_dir) / 'data' / 'cache'
+    return Path(os.environ.get('MEDLAB_CACHE_DIR') or Path.home() / '.cache' / 'medlab' / 'prepared')
+
+def surface_cached(cfg: SurfaceConfig, # the run's config
+                   files: list, # `{'image', 'label'}` dicts (a split of `surface_splits`)
+                   run_dir: str | Path, # the run (its folder holds the synthetic path's cache)
+                  ) -> list[CachedVolume]:
+    "The files' prepared entries (converted on first use) in the run's cache folder."
+    return prepare_cache([(f['image'], f['label']) for f in files], _cache_dir(cfg, run_dir), progress=False,
+                         num_workers=0 if len(files) < 4 else None, seed=cfg.seed)
+
+# %% ../../nbs/12c_workflows.surface.ipynb #5e20cab5
+def _label_of(image: Path) -> Path:
+    "The label path of an image path in any of `surface_files`' layouts."
+    image = Path(image); stem, ext = _split_ext(image.name)
+    if image.parent.name == 'train_images': return image.parent.parent / 'train_labels' / image.name
+    if image.parent.name == 'imagesTr': return image.parent.parent / 'labelsTr' / f"{stem.removesuffix('_0000')}{ext}"
+    if image.name.startswith('image_'): return image.parent / f"label_{image.name[6:]}"
+    raise ValueError(f"{str(image)!r} is in no surface layout (train_images/, imagesTr/ or image_*)")
+
+def _load_pair(path):
+    lab = _label_of(path)
+    return load_volume(path).array, load_volume(lab).array
+
+def load_surface_pair(path, # an image path in one of `surface_files`' layouts
                       cache=None, # a `medlab.data.VolumeCache` (or `None`: no caching)
                      ) -> tuple[np.ndarray, np.ndarray]:
-    "`(image, label)` of one surface volume, through `cache` when given."
+    "`(image, label)` of one surface volume read whole (for plots and small checks; training streams), through `cache`."
     return cache.get_or_load(str(path), _load_pair) if cache is not None else _load_pair(path)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #58acc316
@@ -141,16 +319,20 @@ def surface_augment(seed: int = 0, # seed of the transforms' stream
 
 # %% ../../nbs/12c_workflows.surface.ipynb #1fa3a68a
 def score_surface(pred, # boolean prediction `(D, H, W)`
-                  label, # ground truth `(D, H, W)`
+                  label, # ground truth `(D, H, W)` (0, 1 and the ignored value)
                   tolerance_mm: float = 2.0, # surface Dice tolerance
+                  ignore_index: int | None = 2, # label value scored nowhere (`None`: any non-zero label is surface)
                  ) -> dict:
-    "Composite surface-detection score and its parts, VOI and Betti errors of one volume."
-    p, t = np.asarray(pred).astype(bool), np.asarray(label).astype(bool)
+    "Composite surface-detection score and its parts, VOI and Betti errors of one volume; ignored voxels left out."
+    lab = np.asarray(label)
+    p, t = np.asarray(pred).astype(bool), (lab == 1) if ignore_index is not None else lab.astype(bool)
+    ig = dict(ignore_index=ignore_index) if ignore_index is not None else {}
+    ref = np.where(lab == ignore_index, ignore_index, t).astype(np.int64) if ig else t
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        s = dict(surface_detection_score(p, t, tolerance_mm=tolerance_mm))
-        s['voi'] = float(variation_of_information(p, t))
-        s.update({f'betti_error_{k}': float(v) for k, v in betti_errors(p, t).items()})
+        s = dict(surface_detection_score(p, ref, tolerance_mm=tolerance_mm, **ig))
+        s['voi'] = float(variation_of_information(p, ref, **ig))
+        s.update({f'betti_error_{k}': float(v) for k, v in betti_errors(p, ref, **ig).items()})
     return s
 
 # %% ../../nbs/12c_workflows.surface.ipynb #50bd3269
@@ -165,27 +347,55 @@ def postprocess_surface(prob, # foreground probability `(D, H, W)`
     return fill_holes(remove_small_components(p > threshold, min_size), max_hole)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #78125e0d
+class _Unrank(nn.Module):
+    "Map ranked labels (0 background, 1 ignored, 2 surface) back to (0, 1, `ignore_index`) before `loss_fn`."
+    def __init__(self, loss_fn, ignore_index):
+        super().__init__(); self.loss_fn, self.ignore_index = loss_fn, ignore_index
+    def forward(self, pred, t): return self.loss_fn(pred, torch.where(t == 1, float(self.ignore_index),
+                                                                      (t == 2).to(t.dtype)))
+
 class SurfaceLoss(nn.Module):
-    "Deep-supervised Dice+CE, plus clDice / skeleton recall, plus the boundary loss every `surface_interval` steps; terms logged."
-    def __init__(self, loss: str = 'dice_ce', # `'dice_ce'`, `'cldice'` or `'skeleton_recall'`
-                 topo_weight: float = 0.5, # weight of clDice / skeleton recall
+    "Deep-supervised Dice+CE, plus clDice / skeleton recall / topology loss, plus the boundary loss; ignored label out."
+    def __init__(self, loss: str = 'dice_ce', # one of `SURFACE_LOSSES`
+                 topo_weight: float = 0.5, # weight of clDice / skeleton recall / topology loss
                  surface_weight: float = 0.1, # weight of the boundary loss (0: off)
                  surface_interval: int = 16, # boundary loss every this many training calls
+                 ignore_index: int | None = 2, # label value left out of every term
+                 topo_interval: int = 16, # `loss='topo'`: the topology loss every this many training calls
                 ):
         super().__init__()
-        self.dice_ce = DeepSupervisionLoss(DiceCELoss(), downsample='max')
-        self.topo = {'dice_ce': None, 'cldice': SoftClDiceLoss(iters=3, include_background=True), 'skeleton_recall': SkeletonRecallLoss(include_background=True)}[loss]
-        self.boundary = BoundaryLoss(include_background=True, every_n_steps=surface_interval) if surface_weight > 0 else None
+        if loss not in SURFACE_LOSSES: raise ValueError(f"loss={loss!r} must be one of {SURFACE_LOSSES}")
+        ig, self.ignore_index = dict(ignore_index=ignore_index), ignore_index
+        dce = DiceCELoss(**ig)
+        self.dice_ce = DeepSupervisionLoss(dce if ignore_index is None else _Unrank(dce, ignore_index),
+                                           downsample='max')
+        self.topo = {'dice_ce': lambda: None, 'cldice': lambda: SoftClDiceLoss(iters=3, include_background=True, **ig),
+                     'skeleton_recall': lambda: SkeletonRecallLoss(include_background=True, **ig),
+                     'topo': lambda: TopoLoss(every_n_steps=topo_interval, **ig)}[loss]()
+        self.boundary = BoundaryLoss(include_background=True, every_n_steps=surface_interval,
+                                     **ig) if surface_weight > 0 else None
         self.topo_weight, self.surface_weight = float(topo_weight), float(surface_weight)
 
     def forward(self, pred, label) -> dict:
         outs = list(pred) if isinstance(pred, (list, tuple)) else [pred]
         y = label.float()
-        terms = {'dice_ce_loss': self.dice_ce(pred, y)}
+        ranked = y if self.ignore_index is None else torch.where(y == self.ignore_index, 1.0, 2.0 * (y == 1))
+        terms = {'dice_ce_loss': self.dice_ce(pred, ranked)}
         if self.topo is not None: terms['topo_loss'] = self.topo(outs[0], y)
         if self.boundary is not None: terms['surface_loss'] = self.boundary(outs[0], y)
-        total = terms['dice_ce_loss'] + self.topo_weight * terms.get('topo_loss', 0.0) + self.surface_weight * terms.get('surface_loss', 0.0)
+        total = (terms['dice_ce_loss'] + self.topo_weight * terms.get('topo_loss', 0.0)
+                 + self.surface_weight * terms.get('surface_loss', 0.0))
         return {'loss': total, **terms}
+
+# %% ../../nbs/12c_workflows.surface.ipynb #fee751fd
+class SurfaceSample:
+    "Per-sample transform of the streamed patches: image × `scale` as float32, label as float32, then `augment`."
+    def __init__(self, scale: float, # intensity scale (`SurfaceConfig.intensity_scale`)
+                 augment=None, # a `surface_augment` pipeline, or `None`
+                ): self.scale, self.augment = float(scale), augment
+    def __call__(self, s: dict) -> dict:
+        s = {**s, 'image': s['image'].float() * self.scale, 'label': s['label'].float()}
+        return self.augment(s) if self.augment is not None else s
 
 # %% ../../nbs/12c_workflows.surface.ipynb #228528b7
 @workflow_model
@@ -195,111 +405,181 @@ def surface_model(cfg: SurfaceConfig, # the run's config
     return ResidualUNet3D(1, 1, base_channels=cfg.base_channels, depth=cfg.depth, deep_supervision=cfg.deep_supervision,
                           checkpointing=cfg.checkpointing)
 
+# %% ../../nbs/12c_workflows.surface.ipynb #7d14a86f
+@torch.no_grad()
+def predict_surface(model: nn.Module, # the trained network (eval mode)
+                    image, # `(D, H, W)` volume: an array, a memory map (read window by window) or a tensor
+                    cfg: SurfaceConfig, # patch size, overlap, blend mode, TTA, intensity scale
+                    progress: bool = False, # a progress bar over the windows
+                   ) -> torch.Tensor:
+    "Foreground probability `(D, H, W)`: sliding window, `cfg.blend_mode` blending, averaged over flips when `cfg.tta`."
+    model.eval()
+    dev = next(model.parameters()).device
+    scale = cfg.intensity_scale
+    pred = lambda x: torch.sigmoid(model(x.float() * scale))
+    if cfg.tta: pred = tta_flips(pred, dims=(0, 1, 2))   # spatial axes D, H, W
+    x = image.detach().cpu().numpy() if torch.is_tensor(image) else image   # array-likes are read window by window
+    return sliding_window_inference(x, pred, cfg.patch_size, overlap=cfg.overlap, mode=cfg.blend_mode, sw_batch_size=2,
+                                    sw_device=dev, device='cpu', progress=progress)[0, 0]   # the volume: on the CPU
+
+# %% ../../nbs/12c_workflows.surface.ipynb #5ebfc271
+class SurfaceValidation(Callback):
+    "Segment and score the validation volumes every `cfg.val_every` epochs; log `val_score` (and parts)."
+    order = 20   # before the loggers (50) and Checkpoint (60)
+    def __init__(self, volumes: list, # `CachedVolume`s of the validation split
+                 cfg: SurfaceConfig, # the run's config
+                ): self.volumes, self.cfg, self.last = list(volumes), cfg, None
+
+    def scores(self, model: nn.Module) -> dict:
+        "Mean scores of the post-processed predictions of the volumes with `model`."
+        c, rows = self.cfg, []
+        for cv in self.volumes:
+            prob = predict_surface(model, cv.array('image'), c).numpy()
+            mask = postprocess_surface(prob, c.threshold, c.min_component, c.max_hole)
+            rows.append(score_surface(mask, cv.array('label'), c.tolerance_mm, c.ignore_index))
+        return _mean_scores(rows)
+
+    def after_epoch(self, learn):
+        if (learn.epoch + 1) % self.cfg.val_every == 0 or self.last is None:
+            ema = next((cb for cb in learn.callbacks if isinstance(cb, EMA)), None)
+            if ema is not None: ema.before_validate(learn)
+            try: s = self.scores(learn.model)
+            finally:
+                if ema is not None: ema.after_validate(learn)
+                learn.model.train()
+            self.last = {'val_score': s['score'], 'val_betti_error_total': s['betti_error_total'], 'val_voi': s['voi']}
+        learn.log_row.update(self.last)
+
+    def state_dict(self): return {'last': self.last}
+    def load_state_dict(self, state): self.last = state['last']
+
 # %% ../../nbs/12c_workflows.surface.ipynb #be7b9d40
-def _surface_train_ds(cfg, paths, cache):
-    ds = RandomPatchDataset([load_surface_pair(p, cache) for p in paths], cfg.patch_size, samples_per_volume=max(1, cfg.steps_per_epoch * cfg.batch_size // len(paths)),
-                            foreground_ratio=cfg.foreground_ratio, seed=cfg.seed)
-    return TransformedDataset(ds, surface_augment(cfg.seed) if cfg.augment else None)
+def _surface_train_ds(cfg, volumes):
+    n = max(1, cfg.steps_per_epoch * cfg.batch_size // len(volumes))
+    ds = StreamedPatchDataset(volumes, cfg.patch_size, samples_per_volume=n,
+                              foreground_ratio=cfg.foreground_ratio, foreground_classes=[1], seed=cfg.seed)
+    return TransformedDataset(ds, SurfaceSample(cfg.intensity_scale,
+                                                surface_augment(cfg.seed) if cfg.augment else None))
 
 def run_surface(config, # a `SurfaceConfig` (or anything `load_config` reads)
                 resume_from: str | Path | None = None, # a run directory or checkpoint to continue
                ) -> Path:
-    "Write the volumes, train the residual U-Net on random augmented patches, segment the validation volumes whole, score."
-    with _run_start(config, 'surface', resume_from) as (cfg, rd):
-        paths = surface_volumes(cfg, rd / 'data')
-        cache = VolumeCache(cfg.cache_size)
-        ds = _surface_train_ds(cfg, paths['train'], cache)
-        dl = make_loader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed, **_loader_kw(cfg))
-        cbs = ([EMA(cfg.ema_decay)] if cfg.ema_decay else []) + ([GradAccum(cfg.grad_accum)] if cfg.grad_accum > 1 else []) + \
-              ([GradClip(cfg.grad_clip)] if cfg.grad_clip else [])
-        stats = {'volumes': {k: [p.name for p in v] for k, v in paths.items()}, 'volume_shape': list(cfg.volume_shape),
-                 'foreground_fraction': float(np.mean([load_surface_pair(p, cache)[1].mean() for p in paths['train']]))}
-        _fit(cfg, surface_model(cfg), dl, None, SurfaceLoss(cfg.loss, cfg.topo_weight, cfg.surface_weight, cfg.surface_interval), rd,
+    "Check `data_dir` (or write synthetic data), prepare the cache, train on streamed patches validating whole volumes."
+    cfg = load_config(config, 'surface')
+    if cfg.data_dir is not None:
+        bad = [r for r in check_surface_data(cfg.data_dir, cfg) if r['problems']]
+        if bad: raise SurfaceDataError(cfg.data_dir, bad)
+    with _run_start(cfg, 'surface', resume_from) as (cfg, rd):
+        sp = surface_splits(cfg, rd)
+        train, val = surface_cached(cfg, sp['train'], rd), surface_cached(cfg, sp['val'], rd)
+        dl = make_loader(_surface_train_ds(cfg, train), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                         seed=cfg.seed,
+                         **_loader_kw(cfg))
+        mon = 'val_score'
+        cbs = [EMA(cfg.ema_decay)] if cfg.ema_decay else []
+        cbs += [GradAccum(cfg.grad_accum)] if cfg.grad_accum > 1 else []
+        cbs += ([GradClip(cfg.grad_clip)] if cfg.grad_clip else []) + [SurfaceValidation(val, cfg)]
+        cbs += [Checkpoint(mon, 'max', cfg.save_top_k)]
+        cbs += [EarlyStopping(mon, cfg.early_stop_patience, mode='max')] if cfg.early_stop_patience else []
+        stats = {'volumes': {k: [f['id'] for f in v] for k, v in sp.items()}, 'data_dir': cfg.data_dir,
+                 'cache_dir': str(_cache_dir(cfg, rd)), 'shapes': {f['id']: list(cv.shape) for k in sp for f, cv in
+                                                                    zip(sp[k], train if k == 'train' else val)}}
+        _fit(cfg, surface_model(cfg), dl, None, SurfaceLoss(cfg.loss, cfg.topo_weight, cfg.surface_weight,
+                                                            cfg.surface_interval,
+                                                             cfg.ignore_index, cfg.topo_interval), rd,
              callbacks=cbs, resume_from=resume_from, dataset_stats=stats, input_key='image', target_key='label',
              steps_per_epoch=cfg.steps_per_epoch, max_runtime_s=cfg.max_runtime_s)
         evaluate_surface(rd)
     return rd
 
-# %% ../../nbs/12c_workflows.surface.ipynb #7d14a86f
-@torch.no_grad()
-def predict_surface(model: nn.Module, # the trained network (eval mode)
-                    image, # `(D, H, W)` volume
-                    cfg: SurfaceConfig, # patch size, overlap, blend mode, TTA
-                    progress: bool = False, # a progress bar over the windows
-                   ) -> torch.Tensor:
-    "Foreground probability `(D, H, W)`: sliding window with `cfg.blend_mode` blending, averaged over flips when `cfg.tta`."
-    model.eval()
-    dev = next(model.parameters()).device
-    pred = lambda x: torch.sigmoid(model(x))
-    if cfg.tta: pred = tta_flips(pred, dims=(0, 1, 2))   # spatial axes D, H, W
-    x = torch.as_tensor(image, dtype=torch.float32)[None, None]
-    return sliding_window_inference(x, pred, cfg.patch_size, overlap=cfg.overlap, mode=cfg.blend_mode, sw_batch_size=2,
-                                    sw_device=dev, device='cpu', progress=progress)[0, 0]   # windows on the model's device, the volume on the CPU
-
 # %% ../../nbs/12c_workflows.surface.ipynb #6d0d5953
 def evaluate_surface(run_dir: str | Path, # a run directory written by `run_surface`
                     ) -> dict:
-    "Reload the best checkpoint (EMA weights when used); segment, post-process and score the validation volumes against all-background."
+    "Segment the validation volumes with `surface_predict` (as `medlab infer`) on `cfg.device`; post-process, score."
     cfg = load_config(run_dir, 'surface')
+    dev = str(get_device(cfg.device))
     with torch_threads(cfg.num_threads):
-        paths = surface_volumes(cfg, Path(run_dir) / 'data')
-        ck = best_checkpoint(run_dir)
-        model = load_model(ck, model=surface_model(cfg), ema=cfg.ema_decay is not None)
+        vols = surface_cached(cfg, surface_splits(cfg, run_dir)['val'], run_dir)
         ours, raw, base = [], [], []
-        for p in paths['val']:
-            img, lab = load_surface_pair(p)
-            prob = predict_surface(model, img, cfg).numpy()
+        for cv in vols:
+            img, lab = cv.array('image'), cv.array('label')
+            prob = surface_predict(run_dir, img, device=dev).numpy()
             mask = postprocess_surface(prob, cfg.threshold, cfg.min_component, cfg.max_hole)
-            ours.append(score_surface(mask, lab, cfg.tolerance_mm)); raw.append(score_surface(prob > cfg.threshold, lab, cfg.tolerance_mm))
-            base.append(score_surface(np.zeros_like(lab), lab, cfg.tolerance_mm))
+            sc = lambda m: score_surface(m, lab, cfg.tolerance_mm, cfg.ignore_index)
+            ours.append(sc(mask)); raw.append(sc(prob > cfg.threshold)); base.append(sc(np.zeros(lab.shape, bool)))
         o, r, b = _mean_scores(ours), _mean_scores(raw), _mean_scores(base)
-        scores = {'checkpoint': ck.name, **o, 'score_before_postprocessing': r['score'], 'baseline': 'all background',
-                  **{f'baseline_{k}': v for k, v in b.items()}}
-        z = int(np.asarray(lab).reshape(lab.shape[0], -1).sum(1).argmax())   # the depth slice with the most surface
-        _plot(run_dir, 'surface_overlay.png', overlay_mask(img[z], prob[z]))
+        scores = {'checkpoint': surface_best(run_dir).name, **o, 'score_before_postprocessing': r['score'],
+                  'baseline': 'all background', **{f'baseline_{k}': v for k, v in b.items()}}
+        z = int(np.asarray(lab == 1).reshape(lab.shape[0],
+                                             -1).sum(1).argmax())   # the depth slice with the most surface
+        _plot(run_dir, 'surface_overlay.png', overlay_mask(np.asarray(img[z], np.float32) * cfg.intensity_scale,
+                                                           prob[z]))
     return _finish(run_dir, scores)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #5fc6fc67
+def surface_best(run_dir: str | Path, # a run directory written by `run_surface`
+                ) -> Path:
+    "The run's best checkpoint: the highest `val_score` (older runs ranked by `train_loss`: the lowest)."
+    ck = Path(run_dir) / 'checkpoints'
+    return best_checkpoint(run_dir, 'max' if any(ck.glob('best-*val_score=*.pt')) else 'min')
+
 _SURFACE_OVERRIDES = {'patch_size': 'patch_size', 'overlap': 'overlap', 'mode': 'blend_mode', 'tta': 'tta'}
 
 def surface_predict(run_dir: str | Path, # a run directory written by `run_surface`
-                    inputs, # a volume `(D, H, W)`
+                    inputs, # a volume `(D, H, W)` (array, memory map or tensor; raw intensities)
                     device: str | None = None, # where the windows run (`None`: the CPU)
                     progress: bool = False, # a progress bar over the windows
                     **overrides, # `patch_size`, `overlap`, `mode`, `tta`: change the run's settings for this call
                    ) -> torch.Tensor:
     "Foreground probability `(D, H, W)` from the run's best (EMA) weights, exactly as `evaluate_surface` predicts."
     cfg = apply_overrides(load_config(run_dir, 'surface'), overrides, _SURFACE_OVERRIDES)
-    model, _ = load_run_model(run_dir, surface_model(cfg), ema=cfg.ema_decay is not None, device=device)
+    model = load_model(surface_best(run_dir), model=surface_model(cfg), ema=cfg.ema_decay is not None)
+    model = model.to(device or 'cpu').eval()
     with torch_threads(cfg.num_threads): return predict_surface(model, inputs, cfg, progress)
 
+# %% ../../nbs/12c_workflows.surface.ipynb #6afebf33
+def _infer_mask(run_dir, src: Path, out: Path, **overrides) -> Path:
+    "The post-processed uint8 mask of one volume file, written as a `.tif` in the file's own voxel order."
+    import tifffile
+    cfg = load_config(run_dir, 'surface')
+    vol = load_volume(src, canonical=False)
+    if vol.array.ndim != 3: raise ValueError(f"input {str(src)!r} is not a 3-D volume")
+    canon, flip = _canonical_axes(vol.affine)
+    prob = surface_predict(run_dir, np.ascontiguousarray(_to_canonical(vol.array, canon, flip)), **overrides).numpy()
+    mask = _from_canonical(postprocess_surface(prob, cfg.threshold, cfg.min_component, cfg.max_hole).astype(np.uint8),
+                           canon, flip)
+    buf = __import__('io').BytesIO(); tifffile.imwrite(buf, mask); atomic_write_bytes(out, buf.getvalue())
+    return out
+
 def surface_infer(run_dir: str | Path, # a run directory written by `run_surface`
-                  input_path: str | Path, # a volume file (see `volume_infer`)
-                  output_path: str | Path, # `.nii`/`.nii.gz`/`.npy`
+                  input_path: str | Path, # a volume file, or a folder of them (`.tif`, NIfTI, `.npy`, ...)
+                  output_path: str | Path, # `.tif` (uint8 mask), `.nii`/`.nii.gz`/`.npy` (probability), or a folder
                   **overrides, # `device`, `progress` and `surface_predict`'s overrides
                  ) -> Path:
-    "Predict the foreground probability of a volume file with a surface run and write it."
-    return volume_infer(run_dir, input_path, output_path, surface_predict, **overrides)
+    "Segment a volume file (or every volume of a folder, one `.tif` mask each) with a surface run and write it."
+    src, out = Path(input_path), Path(output_path)
+    if src.is_dir() and not src.name.lower().endswith('.zarr'):
+        files = [p for p in sorted(src.iterdir()) if _split_ext(p.name)[0] and not p.name.startswith('.')]
+        if not files: raise ValueError(f"input folder {str(src)!r} holds no volume files ({', '.join(_VOL_EXT)})")
+        out.mkdir(parents=True, exist_ok=True)
+        for p in files: _infer_mask(run_dir, p, out / f"{_split_ext(p.name)[0]}.tif", **overrides)
+        return out
+    if out.name.lower().endswith(('.tif', '.tiff')): return _infer_mask(run_dir, src, out, **overrides)
+    return volume_infer(run_dir, src, out, surface_predict, **overrides)
 
-# %% ../../nbs/12c_workflows.surface.ipynb #fe85feda
-def surface_synth(out: str | Path, # folder to write into
-                  seed: int = 0, # seeds every draw
-                  preset: str = 'ci', # `'ci'` (small) or `'full'` (the seed's sizes)
-                  count: int | None = None, # image/label pairs (`None`: the preset's)
-                 ) -> list[Path]:
-    "Synthetic image/label pairs: `image_000.nii.gz`, `label_000.nii.gz`, ..."
-    full, files = preset == 'full', []
-    for v in range(count or (4 if full else 2)):
-        img, lab = synthetic_surface_volume((160, 272, 272) if full else (24, 48, 48), seed=seed * 1000 + v)
-        files.append(save_volume(Path(out) / f"image_{v:03d}.nii.gz", np.asarray(img, np.float32), spacing_mm=(1.0, 1.0, 1.0)))
-        files.append(save_volume(Path(out) / f"label_{v:03d}.nii.gz", np.asarray(lab, np.uint8), spacing_mm=(1.0, 1.0, 1.0)))
-    return files
+# %% ../../nbs/12c_workflows.surface.ipynb #9a9a0475
+def surface_plan(config, # a `SurfaceConfig` (or anything `load_config` reads)
+                ):
+    "Estimated device memory of one training step of the config's model, batch and patch (`medlab plan`)."
+    cfg = load_config(config, 'surface')
+    return estimate_memory(surface_model(cfg), cfg.patch_size, cfg.batch_size, amp=cfg.amp,
+                           checkpointing=cfg.checkpointing)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #59a9724a
 #| eval: false
 register('surface', SurfaceConfig, run_surface, evaluate_surface, surface_model, surface_predict, surface_infer,
          'residual 3-D U-Net surface segmentation, topology losses, TTA, post-processing',
-         synth=surface_synth)
+         synth=surface_synth, check_data=check_surface_data, plan=surface_plan)
 
 # %% ../../nbs/12c_workflows.surface.ipynb #0dfe8773
 def check_surface_network(cfg: SurfaceConfig, # the run's config (`model`, or the residual U-Net's knobs; `patch_size`)
