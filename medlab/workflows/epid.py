@@ -24,7 +24,7 @@ from .base import (WorkflowConfig, workflow_model, apply_overrides, load_run_mod
                                    register, _finish, _fit, _loader_kw, _plot, _run_start)
 from ..arcs import Arc, arc_sources, read_arc, save_arc, synthetic_arc_files
 from ..data import ConcatDataset, ConsecutiveBatchSampler, FramePairs, make_loader, patient_splits
-from ..epid import (DetectorGrid, EPIDFileError, gamma_pass_rate, kernel_from_config, random_vmat_plan,
+from ..epid import (DetectorGrid, EPIDFileError, as_mlc, mlc_config, gamma_pass_rate, kernel_from_config, random_vmat_plan,
                     synthesize_arc)
 from ..metrics import psnr
 from ..memory import MemoryEstimate, OPTIMIZER_BYTES, activation_memory
